@@ -194,3 +194,26 @@ def test_bundle_is_wrapped_and_sets_globals(tmp_path):
     mtime = path.stat().st_mtime_ns
     vega_offline.write_bundle(tmp_path)
     assert path.stat().st_mtime_ns == mtime, "an identical bundle must not be rewritten"
+
+
+# --- the fitted-power-law chart --------------------------------------------------------------
+
+
+def test_power_law_fit_chart_draws_the_law_it_is_given():
+    points = pd.DataFrame({"x": [10.0, 100.0, 1000.0], "y": [1.0, 0.5, 0.25], "seed": [0, 0, 1]})
+    chart = viz.power_law_fit_chart(points, lambda x: 2.0 * np.asarray(x) ** -0.3, x_title="m", y_title="N")
+    spec = chart.to_dict()
+    (line_layer,) = [layer for layer in spec["layer"] if layer["mark"]["type"] == "line"]
+    values = spec["datasets"][line_layer["data"]["name"]]
+    np.testing.assert_allclose([v["y"] for v in values], [2.0 * v["x"] ** -0.3 for v in values])
+    (pick,) = [p for p in spec["params"] if p["name"] == "fit_seed_pick"]
+    assert pick["bind"]["options"] == ["all", "0", "1"]
+    drawn = [m for m in marks(scenegraph(chart), "symbol") if m.get("role") == "mark"]
+    assert sum(len(m["items"]) for m in drawn) == 3
+
+
+def test_power_law_fit_chart_rejects_bad_points():
+    with pytest.raises(ValueError, match="columns 'x' and 'y'"):
+        viz.power_law_fit_chart(pd.DataFrame({"m": [1.0]}), np.sqrt, x_title="", y_title="")
+    with pytest.raises(ValueError, match=r"points\['y'\]"):
+        viz.power_law_fit_chart(pd.DataFrame({"x": [1.0, 2.0], "y": [0.0, 1.0]}), np.sqrt, x_title="", y_title="")

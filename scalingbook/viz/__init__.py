@@ -6,7 +6,14 @@
 """
 
 from . import expressions
-from .explorers import REGION_COLORS, learning_curve_chart, power_law_explorer
+from .explorers import REGION_COLORS, learning_curve_chart, power_law_explorer, power_law_fit_chart
 from .offline import enable
 
-__all__ = ["REGION_COLORS", "enable", "expressions", "learning_curve_chart", "power_law_explorer"]
+__all__ = [
+    "REGION_COLORS",
+    "enable",
+    "expressions",
+    "learning_curve_chart",
+    "power_law_explorer",
+    "power_law_fit_chart",
+]

@@ -233,3 +233,59 @@ def learning_curve_chart(
         .add_params(pick)
     )
     return alt.layer(shade, fit_line, dots).properties(width=width, height=height)
+
+
+def power_law_fit_chart(
+    points: pd.DataFrame,
+    law,
+    *,
+    x_title: str,
+    y_title: str,
+    label: str = "fitted power law",
+    n_grid: int = 100,
+    width: int = 520,
+    height: int = 280,
+) -> alt.LayerChart:
+    """Log-log scatter of ``points`` (columns ``x``, ``y``, optionally ``seed``) with a fitted law.
+
+    ``law`` is any callable x → y (a fit's ``.law``). A dropdown highlights one seed's points.
+    """
+    if not {"x", "y"} <= set(points.columns):
+        raise ValueError(f"points must have columns 'x' and 'y', got {list(points.columns)}")
+    xs = as_positive_array("points['x']", points["x"])
+    as_positive_array("points['y']", points["y"])
+    n_grid = positive_int("n_grid", n_grid, minimum=2)
+    grid = pd.DataFrame({"x": np.geomspace(xs.min(), xs.max(), n_grid)})
+    grid["y"] = np.asarray(law(grid["x"].to_numpy()), dtype=float)
+    grid["curve"] = label
+    x_scale = alt.Scale(type="log")
+    y_scale = alt.Scale(type="log")
+    data = points.copy()
+    if "seed" not in data:
+        data["seed"] = 0
+    seeds = sorted(data["seed"].unique().tolist())
+    pick = alt.param(
+        name="fit_seed_pick",
+        value="all",
+        bind=alt.binding_select(options=["all", *map(str, seeds)], name="highlight seed "),
+    )
+    dots = (
+        alt.Chart(data)
+        .transform_calculate(seed_label="'' + datum.seed")
+        .mark_point(filled=True, size=35, color="black")
+        .encode(
+            x=alt.X("x:Q", scale=x_scale, title=x_title),
+            y=alt.Y("y:Q", scale=y_scale, title=y_title),
+            opacity=alt.condition(
+                "fit_seed_pick == 'all' || datum.seed_label == fit_seed_pick", alt.value(0.8), alt.value(0.1)
+            ),
+            tooltip=["x:Q", "y:Q", "seed:N"],
+        )
+        .add_params(pick)
+    )
+    line = (
+        alt.Chart(grid)
+        .mark_line(color=REGION_COLORS["power-law"])
+        .encode(x=alt.X("x:Q", scale=x_scale), y=alt.Y("y:Q", scale=y_scale), strokeDash=alt.StrokeDash("curve:N", title=None))
+    )
+    return alt.layer(dots, line).properties(width=width, height=height)
