@@ -1,0 +1,238 @@
+"""Benchmark of the selective scan: our backends side by side with mambapy's parallel scan, and
+the scan against causal softmax attention as the sequence grows.
+
+    .venv/bin/python benchmarks/bench_selective_scan.py            # full run (a few minutes)
+    .venv/bin/python benchmarks/bench_selective_scan.py --quick    # smoke run (well under a minute)
+
+Part 1, at batch 2, dim 256, L 1024, dstate 16 (input-dependent B and C, and D, as in a Mamba
+block): the forward pass and forward + backward of
+
+- ``reference``: our sequential recurrence, differentiated by autograd;
+- ``chunked``: our chunked scan with its hand-written backward;
+- ``mambapy``: the parallel (Blelloch) scan of the ``mambapy`` package (``pip install mambapy``,
+  a benchmark-only dependency), wrapped in the same discretization and output;
+- ``triton``: our Triton forward kernel (with the chunked backward), on a GPU only;
+
+with the ratios against ``chunked`` and the issue's goals (>= 100x the reference's forward +
+backward, >= 1.5x mambapy's).
+
+Part 2: forward and forward + backward time against L (256 ... 16384) of the chunked scan and of
+causal softmax attention (``torch.nn.functional.scaled_dot_product_attention``, 4 heads of 64,
+the same width of 256), and where attention starts to cost more than the scan.
+
+Part 3, on a GPU only: the Triton kernel's achieved memory bandwidth.
+
+Times are the minimum over repetitions, interleaved across contenders, so that another process
+on a shared machine disturbs every contender alike; the machine, thread count and load are
+printed. One thread by default: with two threads on two shared cores every parallel operation
+waits for the core another process holds, and times swing by 10x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import time
+
+import torch
+import torch.nn.functional as F
+
+from scalingbook.kernels import selective_scan
+from scalingbook.kernels.scan import triton_available
+
+try:
+    from mambapy.pscan import pscan as mambapy_pscan
+except ImportError:  # benchmark-only dependency
+    mambapy_pscan = None
+
+
+def make_inputs(batch, dim, length, dstate, device, seed=0):
+    """Mamba-like scan arguments: delta ~ softplus scale, A S4D-real, input-dependent B and C."""
+    gen = torch.Generator().manual_seed(seed)
+    args = dict(
+        u=torch.randn(batch, dim, length, generator=gen),
+        delta=F.softplus(torch.randn(batch, dim, length, generator=gen) - 2),
+        A=-torch.arange(1.0, dstate + 1).repeat(dim, 1),
+        B=torch.randn(batch, dstate, length, generator=gen),
+        C=torch.randn(batch, dstate, length, generator=gen),
+        D=torch.ones(dim),
+    )
+    return {k: v.to(device) for k, v in args.items()}
+
+
+def mambapy_selective_scan(u, delta, A, B, C, D):
+    """The same computation on mambapy's parallel scan, which wants (batch, L, dim, dstate)."""
+    x, dt = u.transpose(1, 2), delta.transpose(1, 2)  # (batch, L, dim)
+    decay = torch.exp(dt.unsqueeze(-1) * A)  # (batch, L, dim, dstate)
+    inputs = (dt * x).unsqueeze(-1) * B.transpose(1, 2).unsqueeze(2)
+    states = mambapy_pscan(decay, inputs)
+    y = (states @ C.transpose(1, 2).unsqueeze(-1)).squeeze(-1) + D * x
+    return y.transpose(1, 2)
+
+
+def scan_with(backend):
+    return lambda u, delta, A, B, C, D: selective_scan(u, delta, A, B, C, D, backend=backend)
+
+
+def timed(fn, args, backward, device):
+    """Seconds for one forward (and backward) call on fresh leaves."""
+    leaves = {k: v.detach().requires_grad_() for k, v in args.items()}
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    out = fn(**leaves)
+    if backward:
+        out.backward(torch.ones_like(out))
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def measure(contenders, args, reps, device):
+    """{name: (forward s, forward+backward s)}: minima over ``reps`` interleaved rounds, after one
+    warm-up call each."""
+    times = {name: ([], []) for name in contenders}
+    for name, fn in contenders.items():  # warm-up (allocator, caches, Triton compilation)
+        timed(fn, args, True, device)
+    for _ in range(reps):
+        for name, fn in contenders.items():
+            times[name][0].append(timed(fn, args, False, device))
+            times[name][1].append(timed(fn, args, True, device))
+    return {name: (min(f), min(fb)) for name, (f, fb) in times.items()}
+
+
+def check_agreement(contenders, args):
+    """Largest |difference| of each contender's output from the reference's, for the record."""
+    with torch.no_grad():
+        outs = {name: fn(**args) for name, fn in contenders.items()}
+    ref = outs["reference"]
+    return {name: (out - ref).abs().max().item() for name, out in outs.items()}
+
+
+def side_by_side(args_ns, device):
+    print(f"\n== Part 1: batch 2, dim 256, L {args_ns.length}, dstate 16 ({device.type}) ==")
+    args = make_inputs(2, 256, args_ns.length, 16, device)
+    contenders = {"reference": scan_with("reference"), "chunked": scan_with("chunked")}
+    if mambapy_pscan is not None:
+        contenders["mambapy"] = mambapy_selective_scan
+    else:
+        print("mambapy is not installed (pip install mambapy): its column is left out")
+    if device.type == "cuda" and triton_available():
+        contenders["triton"] = scan_with("triton")
+    diffs = check_agreement(contenders, args)
+    res = measure(contenders, args, args_ns.reps, device)
+    base_f, base_fb = res["chunked"]
+    print(f"{'backend':<10} {'forward ms':>11} {'fwd+bwd ms':>11} {'fwd / chunked':>14} "
+          f"{'fwd+bwd / chunked':>18} {'max |out - ref|':>16}")
+    for name, (f, fb) in res.items():
+        print(f"{name:<10} {f * 1e3:11.1f} {fb * 1e3:11.1f} {f / base_f:13.1f}x "
+              f"{fb / base_fb:17.1f}x {diffs[name]:16.2e}")
+    if args_ns.quick:
+        print("(smoke run: the goals below are set at L 1024, not this L)")
+    goals = [("reference", 100.0)] + ([("mambapy", 1.5)] if "mambapy" in res else [])
+    for name, goal in goals:
+        ratio = res[name][1] / base_fb
+        verdict = "met" if ratio >= goal else "NOT met"
+        print(f"goal: chunked >= {goal:g}x faster than {name} (forward+backward): "
+              f"{ratio:.1f}x, {verdict}")
+    return res
+
+
+def attention(q, k, v):
+    return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+
+def length_sweep(args_ns, device):
+    lengths = [2 ** k for k in range(8, int(math.log2(args_ns.max_length)) + 1)]
+    print(f"\n== Part 2: cost against sequence length, batch 2, width 256 ({device.type}) ==")
+    print("scan: chunked, dim 256, dstate 16; attention: causal SDPA, 4 heads x 64")
+    print(f"{'L':>6} {'scan fwd ms':>12} {'attn fwd ms':>12} {'scan f+b ms':>12} "
+          f"{'attn f+b ms':>12} {'attn / scan (f+b)':>18}")
+    rows = []
+    for length in lengths:
+        reps = max(1, args_ns.reps if length <= 2048 else 1)
+        scan_args = make_inputs(2, 256, length, 16, device)
+        gen = torch.Generator().manual_seed(1)
+        attn_args = {k: torch.randn(2, 4, length, 64, generator=gen).to(device) for k in "qkv"}
+        scan = measure({"scan": scan_with("chunked")}, scan_args, reps, device)["scan"]
+        attn = measure({"attn": attention}, attn_args, reps, device)["attn"]
+        rows.append((length, scan, attn))
+        print(f"{length:6d} {scan[0] * 1e3:12.1f} {attn[0] * 1e3:12.1f} {scan[1] * 1e3:12.1f} "
+              f"{attn[1] * 1e3:12.1f} {attn[1] / scan[1]:17.2f}x")
+    for i, what in ((0, "forward"), (1, "forward+backward")):
+        print(f"crossover ({what}): {crossover(rows, i)}")
+    return rows
+
+
+def crossover(rows, i):
+    """Where attention's time first exceeds the scan's, interpolated in log-log between the
+    measured lengths."""
+    prev = None
+    for length, scan, attn in rows:
+        gap = math.log(attn[i]) - math.log(scan[i])
+        if gap > 0:
+            if prev is None:
+                return f"attention is already slower at L = {length}, the shortest measured"
+            (l0, g0) = prev
+            at = math.exp(math.log(l0) + (math.log(length) - math.log(l0)) * (-g0) / (gap - g0))
+            return f"attention becomes slower than the scan near L = {at:.0f}"
+        prev = (length, gap)
+    return f"attention stays faster up to L = {rows[-1][0]}, the longest measured"
+
+
+def gpu_bandwidth(args_ns, device):
+    if device.type != "cuda" or not triton_available():
+        return
+    print("\n== Part 3: Triton kernel's memory bandwidth (forward) ==")
+    batch, dim, length, dstate = 8, 2048, 4096, 16
+    args = make_inputs(batch, dim, length, dstate, device)
+    res = measure({"triton": scan_with("triton"), "chunked": scan_with("chunked")}, args,
+                  args_ns.reps, device)
+    elem = 4  # float32
+    # Reads u and delta, B and C, writes y: the minimum traffic of a fused scan.
+    nbytes = elem * (3 * batch * dim * length + 2 * batch * dstate * length)
+    big = torch.empty(256 * 2**20, device=device)  # 1 GiB: device-to-device copy as the yardstick
+    big.clone()
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(5):
+        big.clone()
+    torch.cuda.synchronize()
+    copy_bw = 2 * big.numel() * 4 * 5 / (time.perf_counter() - t0)
+    achieved = nbytes / res["triton"][0]
+    print(f"device: {torch.cuda.get_device_name()}")
+    print(f"triton forward {res['triton'][0] * 1e3:.2f} ms, chunked forward "
+          f"{res['chunked'][0] * 1e3:.2f} ms ({res['chunked'][0] / res['triton'][0]:.1f}x)")
+    print(f"achieved {achieved / 1e9:.0f} GB/s = {achieved / copy_bw:.0%} of a device copy's "
+          f"{copy_bw / 1e9:.0f} GB/s")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: L 256 in part 1, lengths up to 1024, 2 repetitions")
+    parser.add_argument("--reps", type=int, default=None, help="repetitions (default 5; quick 2)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1: on a shared machine a second thread "
+                             "waits on whoever holds the other core; 0 keeps torch's default)")
+    parser.add_argument("--max-length", type=int, default=None, help="longest L in part 2")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ns = parser.parse_args()
+    ns.reps = ns.reps or (2 if ns.quick else 5)
+    ns.length = 256 if ns.quick else 1024
+    ns.max_length = ns.max_length or (1024 if ns.quick else 16384)
+    if ns.threads:
+        torch.set_num_threads(ns.threads)
+    device = torch.device(ns.device)
+    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, "
+          f"load average {os.getloadavg()[0]:.2f}")
+    side_by_side(ns, device)
+    length_sweep(ns, device)
+    gpu_bandwidth(ns, device)
+
+
+if __name__ == "__main__":
+    main()
