@@ -105,3 +105,30 @@ def test_ols_excess_risk_matches_the_inverse_wishart_formula():
         # per-dataset excess is skewed (heaviest at m = 12); 300 draws put the mean within ~10%
         assert means[m] == pytest.approx(expected_excess, rel=0.15)
     assert means[12] > 5 * means[200]
+
+
+def test_weight_scale_saturates_the_teacher_and_keeps_its_variance():
+    """A larger pre-activation scale makes the units step-like (more nonlinear), and the
+    normalizer still gives the teacher unit variance, so the task's asymptotes stay known."""
+    import numpy as np
+
+    soft = TeacherStudentTask(input_dim=8, teacher_width=32, noise_std=0.1, seed=0)
+    sharp = TeacherStudentTask(input_dim=8, teacher_width=32, noise_std=0.1, seed=0, weight_scale=3.0)
+    x = np.random.default_rng(5).standard_normal((200_000, 8))
+    for task in (soft, sharp):
+        assert task._teacher_np(x).var() == pytest.approx(1.0, rel=0.02)
+
+    # Share of the teacher's variance a linear fit leaves unexplained: its nonlinear part.
+    def nonlinear_share(task):
+        y = task._teacher_np(x)
+        w, *_ = np.linalg.lstsq(x, y, rcond=None)
+        return float(np.mean((y - x @ w) ** 2) / y.var())
+
+    assert nonlinear_share(sharp) > 2 * nonlinear_share(soft)
+
+
+def test_weight_scale_is_validated():
+    with pytest.raises(ValueError, match="weight_scale"):
+        TeacherStudentTask(input_dim=4, teacher_width=2, noise_std=0.1, weight_scale=0.0)
+    with pytest.raises(ValueError, match="weight_scale"):
+        TeacherStudentTask(input_dim=4, teacher_width=2, noise_std=0.1, weight_scale=float("nan"))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from scalingbook._validate import as_positive_array, nonnegative_scalar, positive_int
+from scalingbook._validate import as_positive_array, nonnegative_scalar, positive_int, positive_scalar
 
 __all__ = ["TeacherStudentTask", "LinearTeacherTask"]
 
@@ -103,12 +103,17 @@ class TeacherStudentTask(_GaussianInputTask):
     input_dim : int
         d, the input dimension; inputs are x ~ N(0, I_d).
     teacher_width : int
-        k, hidden units of the teacher. ``W`` (k, d) has N(0, 1/d) entries so each
-        pre-activation is roughly N(0, 1) (tanh neither saturated nor linear); ``a`` (k,) is N(0, 1).
+        k, hidden units of the teacher. ``W`` (k, d) has N(0, s²/d) entries, so each
+        pre-activation is roughly N(0, s²); ``a`` (k,) is N(0, 1).
     noise_std : float
         σ ≥ 0, standard deviation of the Gaussian noise added to every label.
     seed : int
         Seeds the teacher's weights (and nothing else).
+    weight_scale : float
+        s > 0, the pre-activations' standard deviation. At s = 1 tanh is neither saturated nor
+        linear and the teacher is mostly its linear part, which a student learns within a few
+        multiples of d examples. Larger s saturates the units into sharp, step-like features
+        that take ever more data to resolve, which stretches the power-law region.
 
     The normalizer ``c`` makes Var f*(x) = 1 up to Monte Carlo error: it is the root mean
     square of ``a · tanh(W x)`` over 2**20 inputs from a fixed stream of this task's seed
@@ -120,11 +125,16 @@ class TeacherStudentTask(_GaussianInputTask):
     ``1 + σ²`` and ``irreducible_error`` is ``σ²``.
     """
 
-    def __init__(self, input_dim: int, teacher_width: int, noise_std: float, seed: int = 0) -> None:
+    def __init__(
+        self, input_dim: int, teacher_width: int, noise_std: float, seed: int = 0, weight_scale: float = 1.0
+    ) -> None:
         super().__init__(input_dim, noise_std, seed)
         self.teacher_width = positive_int("teacher_width", teacher_width)
+        self.weight_scale = positive_scalar("weight_scale", weight_scale)
         rng = _rng(self.seed, 0, _TEACHER)
-        self.W = rng.standard_normal((self.teacher_width, self.input_dim)) / np.sqrt(self.input_dim)
+        self.W = rng.standard_normal((self.teacher_width, self.input_dim)) * (
+            self.weight_scale / np.sqrt(self.input_dim)
+        )
         self.a = rng.standard_normal(self.teacher_width)
         self.normalizer = 1.0
         # Chunked so the probe never holds more than 2**16 rows (memory stays small for any d).
@@ -139,7 +149,7 @@ class TeacherStudentTask(_GaussianInputTask):
 
     def __repr__(self) -> str:
         return (f"TeacherStudentTask(input_dim={self.input_dim}, teacher_width={self.teacher_width}, "
-                f"noise_std={self.noise_std}, seed={self.seed})")
+                f"noise_std={self.noise_std}, seed={self.seed}, weight_scale={self.weight_scale})")
 
 
 class LinearTeacherTask(_GaussianInputTask):

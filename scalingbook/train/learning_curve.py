@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -576,8 +576,8 @@ class LearningCurvePreset:
     Task: ``TeacherStudentTask(input_dim, teacher_width, noise_std, task_seed)``; its linear
     control ``LinearTeacherTask(input_dim, noise_std, task_seed)`` runs OLS at ``ols_sizes`` for
     ``ols_seeds`` (closed form, so many seeds are cheap).
-    Sizes are powers of two (a geometric series). ``measured`` records what this preset took
-    and gave on the reference machine (2 shared CPU cores), for the reader, not for tests.
+    Sizes are powers of two (a geometric series). What a preset gives is computed by the chapter
+    that runs it, not stored here.
     """
 
     name: str
@@ -599,11 +599,12 @@ class LearningCurvePreset:
     ols_seeds: tuple[int, ...]
     depth: int = 1
     activation: str = "tanh"
-    measured: dict = field(default_factory=dict, compare=False)
+    weight_scale: float = 1.0
 
     def task(self) -> TeacherStudentTask:
         return TeacherStudentTask(input_dim=self.input_dim, teacher_width=self.teacher_width,
-                                  noise_std=self.noise_std, seed=self.task_seed)
+                                  noise_std=self.noise_std, seed=self.task_seed,
+                                  weight_scale=self.weight_scale)
 
     def linear_task(self) -> LinearTeacherTask:
         return LinearTeacherTask(input_dim=self.input_dim, noise_std=self.noise_std, seed=self.task_seed)
@@ -624,51 +625,32 @@ def run_preset(preset: LearningCurvePreset, *, progress: bool = False) -> tuple[
 
 
 
-# Task shared by both presets: a 4-unit tanh teacher on 16 Gaussian inputs with label noise
-# sigma = 0.1, so the best-guess error is 1.01 and the floor 0.01: a 100x range, which leaves
-# room for a power-law stretch of more than a decade of m between the two. About 0.07 of the
-# teacher's unit variance is nonlinear; students learn the linear part first, which shows as a
-# small shoulder around m = 32-64 on top of the power law.
+# Task shared by both presets: 32 saturated tanh units (pre-activation scale 3) on 8 Gaussian
+# inputs, label noise sigma = 0.1, so the best-guess error is 1.01 and the floor 0.01. Saturated
+# units are sharp features that take more and more data to resolve, so the error keeps falling
+# over two decades of m before it meets the floor (a teacher at scale 1 is mostly linear and is
+# learned in one sharp drop). Students are wide enough (16 to 128 units) to represent it.
+_TASK = dict(input_dim=8, teacher_width=32, noise_std=0.1, task_seed=0, weight_scale=3.0)
+_TRAINING = dict(lr=3e-3, batch_size=256, eval_every=20, patience=20, val_size=1024, test_size=16384)
+
 HESTNESS_QUICK = LearningCurvePreset(
     name="quick",
-    input_dim=16, teacher_width=4, noise_std=0.1, task_seed=0,
+    **_TASK,
     sizes=tuple(2**k for k in range(0, 13)),  # 1 .. 4096 examples
-    seeds=(0, 1, 2, 3), widths=(2, 8),
-    steps=2000, lr=3e-3, batch_size=256, eval_every=20, patience=20,
-    val_size=1024, test_size=16384,
-    ols_sizes=tuple(2**k for k in range(5, 16)),  # 32 .. 32768 (> input_dim + 1)
+    seeds=(0, 1, 2), widths=(16, 64),
+    steps=2500,
+    **_TRAINING,
+    ols_sizes=tuple(2**k for k in range(4, 16)),  # 16 .. 32768 (> input_dim + 1)
     ols_seeds=tuple(range(10)),
-    measured={
-        "wall_s": "18-21 (run_preset, MLP sweep + OLS; 2 CPU cores shared with other jobs)",
-        "fit": "fit_learning_curve on best_by_validation test errors, seed-group bootstrap (1000)",
-        "beta": (1.82, (1.59, 2.16)),
-        "irreducible_error": (0.0120, (0.0116, 0.0125)),
-        "best_guess_error": (0.92, (0.82, 1.03)),
-        "m0": (13.2, (10.0, 17.3)),
-        "regions": "small-data m <= 8, power-law 16-128, irreducible >= 256",
-        "ols_alpha_excess_m_ge_128": (1.059, (1.020, 1.095)),
-    },
 )
 
 HESTNESS_FULL = LearningCurvePreset(
     name="full",
-    input_dim=16, teacher_width=4, noise_std=0.1, task_seed=0,
+    **_TASK,
     sizes=tuple(2**k for k in range(0, 14)),  # 1 .. 8192 examples
-    seeds=(0, 1, 2, 3, 4, 5, 6, 7), widths=(2, 4, 8, 16, 32),
-    steps=3000, lr=3e-3, batch_size=256, eval_every=20, patience=20,
-    val_size=1024, test_size=16384,
-    ols_sizes=tuple(2**k for k in range(5, 16)),
+    seeds=(0, 1, 2, 3, 4, 5), widths=(8, 16, 32, 64, 128),
+    steps=3000,
+    **_TRAINING,
+    ols_sizes=tuple(2**k for k in range(4, 16)),
     ols_seeds=tuple(range(40)),
-    measured={
-        "wall_s": "155-220 (run_preset, MLP sweep + OLS; 2 CPU cores shared with other jobs)",
-        "fit": "fit_learning_curve on best_by_validation test errors, seed-group bootstrap (1000)",
-        "beta": (1.78, (1.56, 2.14)),
-        "irreducible_error": (0.0114, (0.0110, 0.0119)),
-        "best_guess_error": (0.97, (0.89, 1.06)),
-        "m0": (11.1, (8.3, 14.5)),
-        "regions": "small-data m <= 8, power-law 16-128, irreducible >= 256",
-        "ols_alpha_excess_m_ge_128": (1.019, (0.996, 1.038)),
-        # best model's n_params against m for m >= 128, seed-group bootstrap: sublinear growth
-        "best_n_params_exponent_m_ge_128": (0.44, (0.40, 0.48)),
-    },
 )
