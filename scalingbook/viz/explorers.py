@@ -31,6 +31,38 @@ def _check_range(name: str, low: float, high: float, value: float) -> None:
         raise ValueError(f"{name} start value {value} lies outside its range ({low}, {high})")
 
 
+def _seed_points(points: pd.DataFrame, param_name: str, *, x: str, y: str, x_scale, y_scale,
+                 x_title: str | None = None, y_title: str | None = None, color: str | None = None):
+    """Points with a dropdown that highlights one seed's runs (a missing ``seed`` column is 0).
+
+    Returns the point layer with its parameter attached. ``param_name`` must be unique on the page.
+    """
+    data = points.copy()
+    if "seed" not in data:
+        data["seed"] = 0
+    seeds = sorted(data["seed"].unique().tolist())
+    pick = alt.param(
+        name=param_name,
+        value="all",
+        bind=alt.binding_select(options=["all", *map(str, seeds)], name="highlight seed "),
+    )
+    mark = {"filled": True, "size": 35} | ({"color": color} if color else {})
+    return (
+        alt.Chart(data)
+        .transform_calculate(seed_label="'' + datum.seed")
+        .mark_point(**mark)
+        .encode(
+            x=alt.X(f"{x}:Q", scale=x_scale, **({"title": x_title} if x_title else {})),
+            y=alt.Y(f"{y}:Q", scale=y_scale, **({"title": y_title} if y_title else {})),
+            opacity=alt.condition(
+                f"{param_name} == 'all' || datum.seed_label == {param_name}", alt.value(0.9), alt.value(0.12)
+            ),
+            tooltip=[f"{x}:Q", f"{y}:Q", "seed:N"],
+        )
+        .add_params(pick)
+    )
+
+
 def power_law_explorer(
     x_min: float = 1e1,
     x_max: float = 1e7,
@@ -209,29 +241,7 @@ def learning_curve_chart(
         .mark_line(color="black")
         .encode(x=alt.X("m:Q", scale=x_scale), y=alt.Y("error:Q", scale=y_scale, title=y_title))
     )
-    points = measured.copy()
-    if "seed" not in points:
-        points["seed"] = 0
-    seeds = sorted(points["seed"].unique().tolist())
-    pick = alt.param(
-        name="seed_pick",
-        value="all",
-        bind=alt.binding_select(options=["all", *map(str, seeds)], name="highlight seed "),
-    )
-    dots = (
-        alt.Chart(points)
-        .transform_calculate(seed_label="'' + datum.seed")
-        .mark_point(filled=True, size=35)
-        .encode(
-            x=alt.X("m:Q", scale=x_scale),
-            y=alt.Y("error:Q", scale=y_scale),
-            opacity=alt.condition(
-                "seed_pick == 'all' || datum.seed_label == seed_pick", alt.value(0.9), alt.value(0.12)
-            ),
-            tooltip=["m:Q", "error:Q", "seed:N"],
-        )
-        .add_params(pick)
-    )
+    dots = _seed_points(measured, "seed_pick", x="m", y="error", x_scale=x_scale, y_scale=y_scale)
     return alt.layer(shade, fit_line, dots).properties(width=width, height=height)
 
 
@@ -260,28 +270,9 @@ def power_law_fit_chart(
     grid["curve"] = label
     x_scale = alt.Scale(type="log")
     y_scale = alt.Scale(type="log")
-    data = points.copy()
-    if "seed" not in data:
-        data["seed"] = 0
-    seeds = sorted(data["seed"].unique().tolist())
-    pick = alt.param(
-        name="fit_seed_pick",
-        value="all",
-        bind=alt.binding_select(options=["all", *map(str, seeds)], name="highlight seed "),
-    )
-    dots = (
-        alt.Chart(data)
-        .transform_calculate(seed_label="'' + datum.seed")
-        .mark_point(filled=True, size=35, color="black")
-        .encode(
-            x=alt.X("x:Q", scale=x_scale, title=x_title),
-            y=alt.Y("y:Q", scale=y_scale, title=y_title),
-            opacity=alt.condition(
-                "fit_seed_pick == 'all' || datum.seed_label == fit_seed_pick", alt.value(0.8), alt.value(0.1)
-            ),
-            tooltip=["x:Q", "y:Q", "seed:N"],
-        )
-        .add_params(pick)
+    dots = _seed_points(
+        points, "fit_seed_pick", x="x", y="y", x_scale=x_scale, y_scale=y_scale,
+        x_title=x_title, y_title=y_title, color="black",
     )
     line = (
         alt.Chart(grid)
