@@ -84,3 +84,19 @@ def test_chapter_has_baseline(path):
     assert (BASELINES / f"{slug(path)}.json").exists(), (
         f"no baseline for {path.name}: run `pytest tests/test_chapters.py --update-baselines`"
     )
+
+
+def test_build_excludes_everything_outside_book():
+    """The build reads the repository root; only book/ may become pages. A stray README in a
+    hidden folder (.pytest_cache, .venv, ...) would be read and fail the -W build."""
+    import yaml
+    from sphinx.util.matching import Matcher
+
+    patterns = yaml.safe_load((ROOT / "_config.yml").read_text())["exclude_patterns"]
+    excluded = Matcher(patterns)
+    for path in [".pytest_cache/README.md", ".venv/lib/x/README.md", ".hypothesis/a.md",
+                 ".ci/notes.md", "README.md", "tests/baselines/x.md", "benchmarks/x.md",
+                 "scalingbook/book/x.md", "binder/x.md", "_build/html/x.md"]:
+        assert excluded(path), f"{path} would be read by the book build"
+    for path in ["book/intro.md", "book/measuring/power-laws.ipynb"]:
+        assert not excluded(path), f"{path} must stay in the book"
