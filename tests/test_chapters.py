@@ -81,3 +81,20 @@ def test_chapter_runs_and_matches_baseline(path, tmp_path, request, record_prope
         if not headlines[name].within_baseline(baseline[name])
     }
     assert not drift, f"{path.name}: headline numbers moved beyond their tolerances: {drift}"
+
+
+def test_a_failing_cell_reports_its_source_and_traceback(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell("quick = False")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("assert not quick, 'quick mode broke'")]
+    path = tmp_path / "broken.ipynb"
+    nbformat.write(nb, path)
+    with pytest.raises(pytest.fail.Exception) as failed:
+        execute(path, tmp_path / "out.ipynb")
+    message = str(failed.value)
+    assert "assert not quick, 'quick mode broke'" in message  # the cell's source
+    assert "AssertionError" in message and "quick mode broke" in message  # its error and traceback
