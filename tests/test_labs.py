@@ -6,7 +6,7 @@ import pytest
 
 from scalingbook.labs import LearningCurveLab, run_learning_curve_experiment
 
-SMALL = dict(input_dim=4, teacher_width=2, noise_std=0.3, max_log2_size=7, n_seeds=2, widths=(4,), steps=200, bootstrap=20)
+SMALL = dict(input_dim=4, teacher_width=2, noise_std=0.3, weight_scale=1.0, max_log2_size=7, n_seeds=2, widths=(4,), steps=200, bootstrap=20)
 
 
 def test_experiment_is_deterministic_and_fits_a_curve():
@@ -21,7 +21,7 @@ def test_experiment_is_deterministic_and_fits_a_curve():
 
 def test_button_click_reruns_the_experiment():
     lab = LearningCurveLab()
-    lab.input_dim.value, lab.teacher_width.value = 4, 2
+    lab.input_dim.value, lab.teacher_width.value, lab.weight_scale.value = 4, 2, 1.0
     lab.max_log2.value, lab.seeds.value, lab.widths.value, lab.steps.value = 5, 2, (4,), 200
     assert lab.result is None
     lab.run_button.click()

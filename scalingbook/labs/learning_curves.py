@@ -15,7 +15,9 @@ from .._validate import positive_int, positive_scalar
 from ..data import TeacherStudentTask
 from ..fit import fit_learning_curve
 from ..fit.result import FitResult
-from ..train import best_by_validation, run_learning_curve
+from ..train import HESTNESS_QUICK, best_by_validation, run_learning_curve
+
+_DEFAULT = HESTNESS_QUICK  # the lab starts from the chapter's quick configuration
 
 
 @dataclass
@@ -29,13 +31,14 @@ class LabResult:
 
 def run_learning_curve_experiment(
     *,
-    input_dim: int = 16,
-    teacher_width: int = 4,
-    noise_std: float = 0.3,
+    input_dim: int = _DEFAULT.input_dim,
+    teacher_width: int = _DEFAULT.teacher_width,
+    noise_std: float = _DEFAULT.noise_std,
+    weight_scale: float = _DEFAULT.weight_scale,
     max_log2_size: int = 12,
-    n_seeds: int = 3,
-    widths: tuple[int, ...] = (4, 16),
-    steps: int = 1500,
+    n_seeds: int = len(_DEFAULT.seeds),
+    widths: tuple[int, ...] = _DEFAULT.widths,
+    steps: int = _DEFAULT.steps,
     bootstrap: int = 200,
     seed: int = 0,
     progress: bool = False,
@@ -52,7 +55,8 @@ def run_learning_curve_experiment(
     if not widths:
         raise ValueError("widths must name at least one student width")
     task = TeacherStudentTask(
-        input_dim=input_dim, teacher_width=teacher_width, noise_std=noise_std, seed=seed
+        input_dim=input_dim, teacher_width=teacher_width, noise_std=noise_std, seed=seed,
+        weight_scale=weight_scale,
     )
     sizes = [2**k for k in range(max_log2_size + 1)]
     runs = run_learning_curve(
@@ -80,21 +84,26 @@ class LearningCurveLab:
         import ipywidgets as w
 
         style = {"description_width": "150px"}
-        self.noise = w.FloatSlider(value=0.3, min=0.05, max=1.0, step=0.05, description="label noise σ", style=style)
-        self.input_dim = w.IntSlider(value=16, min=2, max=64, description="input dimension", style=style)
-        self.teacher_width = w.IntSlider(value=4, min=1, max=64, description="teacher width", style=style)
-        self.max_log2 = w.IntSlider(value=11, min=5, max=14, description="largest m = 2^k, k", style=style)
-        self.seeds = w.IntSlider(value=3, min=2, max=8, description="seeds", style=style)
-        self.widths = w.SelectMultiple(
-            options=[2, 4, 8, 16, 32, 64], value=(4, 16), description="student widths", style=style
+        d = _DEFAULT
+        self.noise = w.FloatSlider(value=d.noise_std, min=0.05, max=1.0, step=0.05, description="label noise σ", style=style)
+        self.input_dim = w.IntSlider(value=d.input_dim, min=2, max=64, description="input dimension", style=style)
+        self.teacher_width = w.IntSlider(value=d.teacher_width, min=1, max=128, description="teacher width", style=style)
+        self.weight_scale = w.FloatSlider(
+            value=d.weight_scale, min=0.5, max=6.0, step=0.25, description="teacher sharpness", style=style
         )
-        self.steps = w.IntSlider(value=1500, min=200, max=6000, step=100, description="max steps", style=style)
+        self.max_log2 = w.IntSlider(value=12, min=5, max=14, description="largest m = 2^k, k", style=style)
+        self.seeds = w.IntSlider(value=len(d.seeds), min=2, max=8, description="seeds", style=style)
+        self.widths = w.SelectMultiple(
+            options=[2, 4, 8, 16, 32, 64, 128], value=d.widths, description="student widths", style=style
+        )
+        self.steps = w.IntSlider(value=d.steps, min=200, max=6000, step=100, description="max steps", style=style)
         self.run_button = w.Button(description="Run experiment", button_style="primary", icon="play")
         self.output = w.Output()
         self.result: LabResult | None = None
         self.run_button.on_click(self._on_click)
         controls = w.VBox(
-            [self.noise, self.input_dim, self.teacher_width, self.max_log2, self.seeds, self.widths, self.steps]
+            [self.noise, self.input_dim, self.teacher_width, self.weight_scale, self.max_log2, self.seeds,
+             self.widths, self.steps]
         )
         self.widget = w.VBox([controls, self.run_button, self.output])
 
@@ -103,6 +112,7 @@ class LearningCurveLab:
             input_dim=self.input_dim.value,
             teacher_width=self.teacher_width.value,
             noise_std=self.noise.value,
+            weight_scale=self.weight_scale.value,
             max_log2_size=self.max_log2.value,
             n_seeds=self.seeds.value,
             widths=tuple(self.widths.value),
