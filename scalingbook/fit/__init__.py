@@ -3,8 +3,15 @@
 - ``result``: :class:`FitResult`, what every fitter returns.
 - ``least_squares``: log-space least squares for power laws and learning curves, with a
   seeded (optionally group-wise) bootstrap.
+- ``chinchilla``: Hoffmann et al.'s approach 3, multistart Huber fits vectorized over starts
+  (the batched L-BFGS lives in ``huber``), with a seeded bootstrap.
 """
 
+from scalingbook.fit.chinchilla import (
+    chinchilla_objective,
+    fit_chinchilla,
+    hoffmann_grid,
+)
 from scalingbook.fit.least_squares import (
     fit_learning_curve,
     fit_power_law,
@@ -12,4 +19,12 @@ from scalingbook.fit.least_squares import (
 )
 from scalingbook.fit.result import FitResult
 
-__all__ = ["FitResult", "fit_learning_curve", "fit_power_law", "fit_power_law_with_offset"]
+__all__ = [
+    "FitResult",
+    "chinchilla_objective",
+    "fit_chinchilla",
+    "fit_learning_curve",
+    "fit_power_law",
+    "fit_power_law_with_offset",
+    "hoffmann_grid",
+]

@@ -26,7 +26,8 @@ class FitResult:
     residuals : ndarray, shape (n_points,)
         ``log(y) - log(law(x))`` at the fitted parameters (natural log, dimensionless).
     loss : float
-        Final objective: the sum of squared log-space residuals.
+        Final objective, as ``objective`` names it: for the least-squares fitters the sum of
+        squared log-space residuals; for ``fit_chinchilla`` the summed (or averaged) Huber loss.
     converged : bool
         Whether the optimizer reported success (always True for closed-form fits).
     n_points : int
@@ -42,6 +43,11 @@ class FitResult:
     notes : list[str]
         Diagnostics worth reading before trusting the numbers: a parameter stuck at its
         search bound, a floor too small to matter, bootstrap refits that did not converge.
+    objective : str
+        What ``loss`` measures (for the summary line); least-squares fitters keep the default.
+    diagnostics : dict
+        Fitter-specific details, e.g. for multistart fits how many starts reached the best
+        optimum and the spread of the others (empty when the fitter has none).
     """
 
     params: dict[str, float]
@@ -56,6 +62,8 @@ class FitResult:
     bootstrap_params: np.ndarray | None = None
     n_starts: int = 1
     notes: list[str] = field(default_factory=list)
+    objective: str = "sum sq. log residuals"
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
     @property
     def param_names(self) -> list[str]:
@@ -69,7 +77,7 @@ class FitResult:
         """A small table: one line per parameter with its estimate, stderr and 95% CI."""
         width = max(len(name) for name in self.params)
         header = (
-            f"{self.method}: {self.n_points} points, loss {self.loss:.4g} (sum sq. log residuals), "
+            f"{self.method}: {self.n_points} points, loss {self.loss:.4g} ({self.objective}), "
             f"{'converged' if self.converged else 'NOT converged'}, {self.n_starts} start(s), "
             f"{self.n_bootstrap} bootstrap refits"
         )

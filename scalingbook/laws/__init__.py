@@ -3,8 +3,27 @@
 - ``power``: pure power laws, power laws with a floor, and Hestness et al.'s three-region
   learning curve (small-data, power-law, irreducible), and the data multiplier a power law
   implies for a given error reduction.
+- ``chinchilla``: Hoffmann et al.'s ``E + A/N^alpha + B/D^beta`` and its compute-optimal allocation.
+- ``kaplan``: Kaplan et al.'s ``[(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D``.
+- ``broken``: Caballero et al.'s smoothly broken power law with one break.
 """
 
-from scalingbook.laws.power import LearningCurve, data_multiplier, power_law, power_law_with_offset
+from scalingbook.laws.broken import SmoothlyBrokenPowerLaw
+from scalingbook.laws.chinchilla import ChinchillaLaw
+from scalingbook.laws.kaplan import KaplanLaw
+from scalingbook.laws.power import (
+    LearningCurve,
+    data_multiplier,
+    power_law,
+    power_law_with_offset,
+)
 
-__all__ = ["LearningCurve", "data_multiplier", "power_law", "power_law_with_offset"]
+__all__ = [
+    "ChinchillaLaw",
+    "KaplanLaw",
+    "LearningCurve",
+    "SmoothlyBrokenPowerLaw",
+    "data_multiplier",
+    "power_law",
+    "power_law_with_offset",
+]
