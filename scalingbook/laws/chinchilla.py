@@ -21,18 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from scalingbook._validate import as_positive_array, nonnegative_scalar, positive_scalar
+from scalingbook._validate import nonnegative_scalar, positive_scalar
+
+# Scalar-or-array handling shared with the other law forms.
+from scalingbook.laws.power import _out
+from scalingbook.laws.power import _sizes as _positive
 
 __all__ = ["ChinchillaLaw"]
-
-
-def _positive(name: str, value: Any) -> tuple[np.ndarray, bool]:
-    arr = as_positive_array(name, value, ndim=None)
-    return arr, arr.ndim == 0
-
-
-def _out(values: np.ndarray, scalar: bool) -> np.ndarray | float:
-    return float(values) if scalar else values
 
 
 @dataclass(frozen=True)
