@@ -17,10 +17,11 @@ from scalingbook.fit.least_squares import (
     fit_power_law,
     fit_power_law_with_offset,
 )
-from scalingbook.fit.result import FitResult
+from scalingbook.fit.result import FitResult, Prediction
 
 __all__ = [
     "FitResult",
+    "Prediction",
     "chinchilla_objective",
     "fit_chinchilla",
     "fit_learning_curve",

@@ -96,6 +96,14 @@ def _params_from_theta(theta: np.ndarray) -> np.ndarray:
                             theta[:, 3], theta[:, 4]])
 
 
+def _chinchilla_value(p: dict[str, float], N: Any, D: Any) -> np.ndarray | float:
+    """``E + A/N^alpha + B/D^beta`` for any parameters (a bootstrap refit may have alpha <= 0)."""
+    n_arr = as_positive_array("N", N, ndim=None)
+    d_arr = as_positive_array("D", D, ndim=None)
+    value = p["E"] + p["A"] * np.power(n_arr, -p["alpha"]) + p["B"] * np.power(d_arr, -p["beta"])
+    return float(value) if np.ndim(value) == 0 else value
+
+
 def _check_starts(starts: Any) -> np.ndarray:
     if starts is None:
         return hoffmann_grid()
@@ -313,4 +321,5 @@ def fit_chinchilla(
         notes=notes,
         objective=f"Huber {reduction}",
         diagnostics=diagnostics,
+        evaluate=_chinchilla_value,
     )

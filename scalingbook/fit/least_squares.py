@@ -216,6 +216,7 @@ def fit_power_law(
         n_points=n,
         method="fit_power_law (OLS in log-log space)",
         law=law,
+        evaluate=lambda p, size: power_law(size, p["a"], p["alpha"]),
         bootstrap_params=boot,
     )
 
@@ -461,6 +462,7 @@ def _fit_nonlinear(
         n_points=n,
         method=method,
         law=spec.make_law(params),
+        evaluate=lambda p, size: spec.make_law(p)(size),
         bootstrap_params=boot,
         n_starts=len(starts),
         notes=notes,

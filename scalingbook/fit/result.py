@@ -8,7 +8,40 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FitResult"]
+__all__ = ["FitResult", "Prediction"]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The fitted law's value at some inputs, with a bootstrap confidence band.
+
+    Attributes
+    ----------
+    value : ndarray or float
+        The law at the best-fit parameters, in the units of the fitted quantity.
+    low, high : ndarray or float, or None
+        The ``level`` percentile-bootstrap band of the law's value: the spread of the value
+        across refits on resampled runs. It is a band for the *law* (the mean loss a run of
+        that size would reach), not for one new run's loss, which scatters around the law by
+        the run-to-run noise as well. None when the fit had no bootstrap.
+    level : float
+        Coverage the band aims at, e.g. 0.95.
+    n_bootstrap : int
+        Refits the band was computed from (0 without bootstrap).
+    """
+
+    value: np.ndarray | float
+    low: np.ndarray | float | None
+    high: np.ndarray | float | None
+    level: float
+    n_bootstrap: int
+
+    def __repr__(self) -> str:
+        if np.ndim(self.value) or self.low is None:
+            return (f"Prediction(value={self.value!r}, low={self.low!r}, high={self.high!r}, "
+                    f"level={self.level}, n_bootstrap={self.n_bootstrap})")
+        return (f"Prediction({self.value:.6g}, {self.level:.0%} band [{self.low:.6g}, {self.high:.6g}] "
+                f"from {self.n_bootstrap} refits)")
 
 
 @dataclass
@@ -48,6 +81,9 @@ class FitResult:
     diagnostics : dict
         Fitter-specific details, e.g. for multistart fits how many starts reached the best
         optimum and the spread of the others (empty when the fitter has none).
+    evaluate : callable or None
+        ``evaluate(params, *x)`` computes the law for any parameter dict (the best fit or a
+        bootstrap refit) at inputs ``x``; :meth:`predict` uses it. None if the fitter gives none.
     """
 
     params: dict[str, float]
@@ -64,6 +100,7 @@ class FitResult:
     notes: list[str] = field(default_factory=list)
     objective: str = "sum sq. log residuals"
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    evaluate: Callable[..., Any] | None = field(default=None, repr=False)
 
     @property
     def param_names(self) -> list[str]:
@@ -72,6 +109,30 @@ class FitResult:
     @property
     def n_bootstrap(self) -> int:
         return 0 if self.bootstrap_params is None else int(self.bootstrap_params.shape[0])
+
+    def predict(self, *x: Any, level: float = 0.95) -> Prediction:
+        """The fitted law at ``x`` (for example ``predict(N, D)``), with its bootstrap band.
+
+        Each bootstrap refit's parameters are put through the same law; the band is the
+        central ``level`` percentile interval of those values, point by point. Inputs are
+        validated by the law (strictly positive, finite); ``level`` must lie in (0, 1).
+        """
+        if self.evaluate is None:
+            raise ValueError(f"{self.method} gives no law evaluator; predict is not available")
+        level = float(level)
+        if not 0.0 < level < 1.0:
+            raise ValueError(f"level must lie strictly between 0 and 1, got {level}")
+        value = self.evaluate(self.params, *x)
+        if self.bootstrap_params is None:
+            return Prediction(value, None, None, level, 0)
+        names = list(self.params)
+        draws = np.stack([np.asarray(self.evaluate(dict(zip(names, row)), *x), dtype=float)
+                          for row in self.bootstrap_params])
+        tail = 50.0 * (1.0 - level)
+        low, high = np.percentile(draws, [tail, 100.0 - tail], axis=0)
+        if np.ndim(value) == 0:
+            low, high = float(low), float(high)
+        return Prediction(value, low, high, level, len(draws))
 
     def summary(self) -> str:
         """A small table: one line per parameter with its estimate, stderr and 95% CI."""
