@@ -124,6 +124,7 @@ def fit_chinchilla(
     bootstrap: int = 0,
     seed: int = 0,
     groups: Any = None,
+    weights: Any = None,
     starts: Any = None,
     reduction: str = "sum",
     max_iter: int = 1000,
@@ -148,6 +149,11 @@ def fit_chinchilla(
         Bootstrap seed; the same seed gives the same intervals. The fit itself has no randomness.
     groups : array-like, shape (n,), optional
         Labels (e.g. model family or seed); the bootstrap then resamples whole groups.
+    weights : array-like, shape (n,), optional
+        Non-negative weight of each run's Huber term (default: all 1). Use it to give every
+        model family or run the same total weight when some contribute many more points (for
+        instance many checkpoints), as Choshen et al. (2024) discuss. Scale-free: multiplying
+        all weights by a constant changes nothing but ``FitResult.loss``.
     starts : array-like, shape (S, 5), optional
         Starting points, columns ``(a, b, e, alpha, beta)`` = (log A, log B, log E, alpha, beta).
         Default: :func:`hoffmann_grid`, Hoffmann et al.'s 4,500 starts.
@@ -188,6 +194,16 @@ def fit_chinchilla(
     delta = positive_scalar("delta", delta)
     n_boot, seed = _check_bootstrap(bootstrap, seed)
     codes = _check_groups(groups, n, "N")
+    if weights is None:
+        w_arr = np.ones(n)
+    else:
+        w_arr = as_float_array("weights", weights)
+        same_length(N=n_arr, weights=w_arr)
+        if (w_arr < 0).any():
+            raise ValueError(f"weights must be non-negative, got {w_arr[w_arr < 0][0]!r}")
+        if (w_arr > 0).sum() < _MIN_POINTS:
+            raise ValueError(f"weights leave {(w_arr > 0).sum()} runs with positive weight; "
+                             f"the Chinchilla law needs at least {_MIN_POINTS}")
     start_grid = _check_starts(starts)
     one_of("reduction", reduction, ("sum", "mean"))
     max_iter = positive_int("max_iter", max_iter)
@@ -198,8 +214,8 @@ def fit_chinchilla(
     mean_ln, mean_ld = float(log_n.mean()), float(log_d.mean())
     tt = lambda a: torch.as_tensor(a, dtype=torch.float64)
     u, v, ll = tt(log_n - mean_ln), tt(log_d - mean_ld), tt(log_l)
-    problem = HuberProblem(u, v, ll, torch.ones(n, dtype=torch.float64), delta,
-                           1.0 if reduction == "sum" else 1.0 / n)
+    problem = HuberProblem(u, v, ll, tt(w_arr), delta,
+                           1.0 if reduction == "sum" else 1.0 / w_arr.sum())
 
     run = batched_lbfgs(problem, tt(_to_internal(start_grid, mean_ln, mean_ld)), max_iter=max_iter)
     f_all = run.f.numpy()
@@ -289,7 +305,7 @@ def fit_chinchilla(
         k = len(seeds_h)
         seeds_int = _to_internal(seeds_h, mean_ln, mean_ld)
         theta0 = np.tile(seeds_int, (n_boot, 1))  # replicate-major: rows b*k .. b*k + k - 1
-        w_rows = np.repeat(weights, k, axis=0)
+        w_rows = np.repeat(weights * w_arr, k, axis=0)
         scale = 1.0 if reduction == "sum" else 1.0 / w_rows.sum(1)
         boot_problem = HuberProblem(u, v, ll, tt(w_rows), delta,
                                     scale if isinstance(scale, float) else tt(scale))
