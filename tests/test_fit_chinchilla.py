@@ -215,3 +215,46 @@ def test_bootstrap_refits_are_scale_free_too():
     fit_sum = fit_chinchilla(N, D, loss, reduction="sum", **kwargs)
     fit_mean = fit_chinchilla(N, D, loss, reduction="mean", **kwargs)
     np.testing.assert_allclose(fit_mean.bootstrap_params, fit_sum.bootstrap_params, rtol=1e-4)
+
+
+def test_predict_gives_the_law_and_a_bootstrap_band():
+    N, D, loss = runs(noise=0.01, seed=9)
+    plain = fit_chinchilla(N, D, loss, starts=SMALL_GRID)
+    pred = plain.predict(7e10, 1.4e12)
+    assert pred.value == pytest.approx(plain.law.loss(7e10, 1.4e12), rel=1e-12)
+    assert pred.low is None and pred.high is None and pred.n_bootstrap == 0
+    fit = fit_chinchilla(N, D, loss, starts=SMALL_GRID, bootstrap=25, seed=3, bootstrap_starts=2)
+    pred = fit.predict([7e10, 1e9], [1.4e12, 2e10])
+    assert pred.value.shape == pred.low.shape == pred.high.shape == (2,)
+    # The band is the percentile interval of the law over the bootstrap refits, point by point.
+    draws = np.array([ChinchillaLaw(*row).loss(1e9, 2e10) for row in fit.bootstrap_params])
+    assert pred.low[1] == pytest.approx(np.percentile(draws, 2.5), rel=1e-12)
+    assert pred.high[1] == pytest.approx(np.percentile(draws, 97.5), rel=1e-12)
+    assert (pred.low <= pred.value).all() and (pred.value <= pred.high).all()
+    narrow = fit.predict(1e9, 2e10, level=0.5)
+    assert pred.low[1] <= narrow.low <= narrow.high <= pred.high[1]
+    with pytest.raises(ValueError, match="level"):
+        fit.predict(1e9, 2e10, level=1.5)
+    with pytest.raises(ValueError, match="N"):
+        fit.predict(-1.0, 2e10)
+
+
+def test_weights_are_scale_free_and_zero_weight_drops_a_run():
+    N, D, loss = runs(noise=0.01, seed=10)
+    base = fit_chinchilla(N, D, loss, starts=SMALL_GRID)
+    tripled = fit_chinchilla(N, D, loss, starts=SMALL_GRID, weights=np.full(len(N), 3.0))
+    for name in NAMES:
+        assert tripled.params[name] == pytest.approx(base.params[name], rel=1e-6), name
+    assert tripled.loss == pytest.approx(3 * base.loss, rel=1e-9)
+    w = np.ones(len(N))
+    w[:8] = 0.0
+    dropped = fit_chinchilla(N, D, loss, starts=SMALL_GRID, weights=w)
+    subset = fit_chinchilla(N[8:], D[8:], loss[8:], starts=SMALL_GRID)
+    for name in NAMES:
+        assert dropped.params[name] == pytest.approx(subset.params[name], rel=1e-5), name
+    with pytest.raises(ValueError, match="weights"):
+        fit_chinchilla(N, D, loss, weights=-w)
+    with pytest.raises(ValueError, match="weights"):
+        fit_chinchilla(N, D, loss, weights=w[:-1])
+    with pytest.raises(ValueError, match="weights"):
+        fit_chinchilla(N, D, loss, weights=np.r_[np.ones(3), np.zeros(len(N) - 3)])

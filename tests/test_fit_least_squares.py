@@ -210,3 +210,16 @@ def test_learning_curve_group_bootstrap_and_determinism():
 def test_learning_curve_rejects_bad_input(m, err, name):
     with pytest.raises(ValueError, match=name):
         fit_learning_curve(m, err)
+
+
+def test_one_variable_fits_predict_with_a_band():
+    x = np.geomspace(1, 1e4, 12)
+    y = 3.0 * x ** -0.4 * np.exp(np.random.default_rng(0).normal(0, 0.02, x.size))
+    fit = fit_power_law(x, y, bootstrap=50, seed=1)
+    pred = fit.predict(1e6)
+    assert pred.value == pytest.approx(fit.law(1e6), rel=1e-12)
+    assert pred.low < pred.value < pred.high and pred.n_bootstrap == 50
+    offset = fit_power_law_with_offset(x, 0.5 + y, bootstrap=20, seed=1)
+    p2 = offset.predict([1e5, 1e6])
+    np.testing.assert_allclose(p2.value, offset.law(np.array([1e5, 1e6])), rtol=1e-12)
+    assert (p2.low <= p2.high).all()

@@ -319,6 +319,7 @@ def fit_chinchilla(
         ci = _percentile_ci(boot, list(NAMES))
         n_failed = int((bstatus == MAX_ITER).sum())
         diagnostics["bootstrap_not_converged"] = n_failed
+        diagnostics["bootstrap_weights"] = weights  # (B, n) resampling counts, for audits
         if n_failed:
             notes.append(f"{n_failed} of {n_boot} bootstrap refits hit the iteration limit")
 
