@@ -1,4 +1,6 @@
-"""Numbers quoted from Hestness et al. (2017) (scalingbook.papers.hestness2017)."""
+"""Numbers quoted from papers (scalingbook.papers): Hestness 2017, Hoffmann 2022, Besiroglu 2024."""
+
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +53,37 @@ def test_lookup_and_table():
     assert len(table) == len(h.LEARNING_CURVE_EXPONENTS)
     assert (table["beta_high"] < 0).all()
     assert h.UNVERIFIED  # what we left out is listed, not silently dropped
+
+
+EPOCH_CSV = Path(__file__).resolve().parents[2] / "shared" / "external" / "chinchilla_epoch" / "svg_extracted_data.csv"
+
+
+def test_chinchilla_papers_are_cited_and_derived_exponents_follow():
+    from scalingbook.papers import besiroglu2024, hoffmann2022
+
+    assert "2203.15556" in hoffmann2022.CITATION and "2404.10102" in besiroglu2024.CITATION
+    # a = beta / (alpha + beta) from the rounded constants: the original law leans to data less.
+    assert hoffmann2022.APPROACH_3.a == pytest.approx(0.28 / 0.62)
+    assert besiroglu2024.REPLICATION.a == pytest.approx(0.3658 / (0.3478 + 0.3658))
+    assert besiroglu2024.EXPERIMENTS_NEEDED > 1000 * besiroglu2024.EXPERIMENTS_RUN
+
+
+@pytest.mark.skipif(not EPOCH_CSV.exists(), reason="../shared/external/chinchilla_epoch is absent")
+def test_refitting_the_epoch_extraction_reproduces_the_replication_estimates():
+    """Our fitter on Epoch AI's extraction lands on the replication's published estimates."""
+    import pandas as pd
+
+    from scalingbook.fit import fit_chinchilla
+    from scalingbook.papers import besiroglu2024
+
+    frame = pd.read_csv(EPOCH_CSV)
+    frame["D"] = frame["Training FLOP"] / (6 * frame["Model Size"])
+    frame = frame[frame["loss"] < frame["loss"].nlargest(5).min()]  # their outlier rule: 240 rows
+    assert len(frame) == 240
+    fit = fit_chinchilla(frame["Model Size"], frame["D"], frame["loss"])
+    quoted = besiroglu2024.REPLICATION
+    assert fit.params["E"] == pytest.approx(quoted.E, rel=0.02)
+    assert fit.params["alpha"] == pytest.approx(quoted.alpha, rel=0.02)
+    assert fit.params["beta"] == pytest.approx(quoted.beta, rel=0.02)
+    assert fit.params["A"] == pytest.approx(quoted.A, rel=0.05)
+    assert fit.params["B"] == pytest.approx(quoted.B, rel=0.05)

@@ -1,8 +1,10 @@
 """Numbers quoted from the papers the chapters mirror, each with its citation and source.
 
 - ``hestness2017``: learning-curve exponents of Hestness et al. (2017), arXiv:1712.00409.
+- ``hoffmann2022``: the approach-3 Chinchilla law of Hoffmann et al. (2022), arXiv:2203.15556.
+- ``besiroglu2024``: the replication's estimates and findings, arXiv:2404.10102.
 """
 
-from scalingbook.papers import hestness2017
+from scalingbook.papers import besiroglu2024, hestness2017, hoffmann2022
 
-__all__ = ["hestness2017"]
+__all__ = ["besiroglu2024", "hestness2017", "hoffmann2022"]
