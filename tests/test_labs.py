@@ -49,3 +49,21 @@ def test_button_click_reruns_the_experiment():
 def test_experiment_rejects_bad_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         run_learning_curve_experiment(**{**SMALL, **kwargs})
+
+
+def test_estimation_lab_fits_and_extrapolates():
+    from scalingbook.labs import EstimationLab, run_estimation_experiment
+
+    a = run_estimation_experiment(starts="45 (every 100th)", bootstrap=0, n_sizes=4, ratios=3)
+    b = run_estimation_experiment(starts="45 (every 100th)", bootstrap=0, n_sizes=4, ratios=3)
+    assert len(a.runs) == 12 and a.fit.params == b.fit.params
+    assert a.fit.n_points == 12 and a.study.summary["n_runs"].iloc[0] == 12
+    lab = EstimationLab()
+    lab.starts.value, lab.bootstrap.value, lab.log10_n_max.value = "45 (every 100th)", 0, 9.6
+    lab.run_button.click()
+    assert lab.result is not None and lab.result.fit.n_points < len(lab.result.runs)
+    assert "relative error" in lab.output.outputs[0]["text"]
+    with pytest.raises(ValueError, match="log10_n_max"):
+        run_estimation_experiment(log10_n_max=7.0)
+    with pytest.raises(ValueError, match="starts"):
+        run_estimation_experiment(starts="all of them")

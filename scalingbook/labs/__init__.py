@@ -1,5 +1,15 @@
 """ipywidgets labs: controls that rerun a chapter's experiment in a live kernel."""
 
+from .estimation import EstimationLab, EstimationLabResult, estimation_lab, run_estimation_experiment
 from .learning_curves import LabResult, LearningCurveLab, learning_curve_lab, run_learning_curve_experiment
 
-__all__ = ["LabResult", "LearningCurveLab", "learning_curve_lab", "run_learning_curve_experiment"]
+__all__ = [
+    "EstimationLab",
+    "EstimationLabResult",
+    "LabResult",
+    "LearningCurveLab",
+    "estimation_lab",
+    "learning_curve_lab",
+    "run_estimation_experiment",
+    "run_learning_curve_experiment",
+]
