@@ -99,3 +99,14 @@ def test_coverage_bad_input():
         chinchilla_coverage(PLANTED, N, D[:-1], noise=0.01)
     with pytest.raises(ValueError, match="weights"):
         scipy_default_refits(N, D, noisy(0), np.ones(len(N)), [0, 0, 0, 0.3, 0.3])
+
+
+def test_both_refit_methods_in_one_pass_share_data_and_estimates():
+    kwargs = dict(noise=0.02, replicates=2, bootstrap=5, starts=SMALL_GRID, bootstrap_starts=2, seed=3)
+    both = chinchilla_coverage(PLANTED, N, D, refit=("batched", "scipy-default"), **kwargs)
+    alone = chinchilla_coverage(PLANTED, N, D, refit="batched", **kwargs)
+    assert set(both) == {"batched", "scipy-default"}
+    assert both["batched"].records.equals(alone.records)
+    np.testing.assert_array_equal(both["batched"].records["estimate"],
+                                  both["scipy-default"].records["estimate"])
+    assert both["scipy-default"].refit == "scipy-default"

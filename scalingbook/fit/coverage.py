@@ -147,9 +147,9 @@ def chinchilla_coverage(
     starts: Any = None,
     bootstrap_starts: int = 3,
     target: tuple[float, float] | None = None,
-    refit: str = "batched",
+    refit: str | tuple[str, ...] = "batched",
     delta: float = 1e-3,
-) -> CoverageStudy:
+) -> CoverageStudy | dict[str, CoverageStudy]:
     """Measure how often :func:`fit_chinchilla`'s 95% bootstrap intervals hold the planted values.
 
     Parameters
@@ -174,9 +174,10 @@ def chinchilla_coverage(
         Distinct full-data optima each bootstrap replicate is refitted from.
     target : (N, D), optional
         Also measure coverage of the band of the predicted loss at this scale.
-    refit : "batched" or "scipy-default"
+    refit : "batched", "scipy-default", or a tuple of both
         "batched": :func:`fit_chinchilla`'s own bootstrap. "scipy-default": the same resamples
-        refitted by :func:`scipy_default_refits` from the full-data optimum.
+        refitted by :func:`scipy_default_refits` from the full-data optimum. With a tuple, both
+        are measured on the same data sets and resamples, and a dict of studies is returned.
     delta : float
         Huber threshold.
 
@@ -194,7 +195,11 @@ def chinchilla_coverage(
     if replicates < 2:
         raise ValueError(f"replicates must be at least 2, got {replicates}")
     bootstrap = positive_int("bootstrap", bootstrap)
-    one_of("refit", refit, ("batched", "scipy-default"))
+    methods = (refit,) if isinstance(refit, str) else tuple(refit)
+    if not methods:
+        raise ValueError("refit must name at least one method")
+    for method in methods:
+        one_of("refit", method, ("batched", "scipy-default"))
     if target is not None:
         if len(target) != 2:
             raise ValueError(f"target must be a pair (N, D), got {target!r}")
@@ -205,7 +210,7 @@ def chinchilla_coverage(
         truth["loss_at_target"] = float(law.loss(*target))
 
     clean = law.loss(n_arr, d_arr)
-    rows = []
+    rows: dict[str, list[dict[str, Any]]] = {method: [] for method in methods}
     for r in range(replicates):
         rng = np.random.default_rng(seed + r)
         loss = clean * np.exp(rng.normal(0.0, noise, len(n_arr)))
@@ -213,34 +218,38 @@ def chinchilla_coverage(
             warnings.simplefilter("ignore", RuntimeWarning)
             fit = fit_chinchilla(n_arr, d_arr, loss, bootstrap=bootstrap, seed=seed + r,
                                  starts=starts, bootstrap_starts=bootstrap_starts, delta=delta)
-        boot = fit.bootstrap_params
-        if refit == "scipy-default":
-            p = fit.params
-            theta = [np.log(p["A"]), np.log(p["B"]), np.log(p["E"]), p["alpha"], p["beta"]]
-            boot = scipy_default_refits(n_arr, d_arr, loss, fit.diagnostics["bootstrap_weights"],
-                                        theta, delta=delta)
-        alpha_b, beta_b = boot[:, 3], boot[:, 4]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            a_b = beta_b / (alpha_b + beta_b)
-        draws = {name: boot[:, i] for i, name in enumerate(NAMES)}
-        draws["a"] = a_b
         estimates = dict(fit.params)
         estimates["a"] = fit.params["beta"] / (fit.params["alpha"] + fit.params["beta"])
         if target is not None:
-            tN, tD = target
-            draws["loss_at_target"] = (boot[:, 0] + boot[:, 1] * tN ** -boot[:, 3]
-                                       + boot[:, 2] * tD ** -boot[:, 4])
-            estimates["loss_at_target"] = float(fit.evaluate(fit.params, tN, tD))
-        for q, values in draws.items():
-            low, high = np.nanpercentile(values, [2.5, 97.5])
-            rows.append({"replicate": r, "quantity": q, "truth": truth[q], "estimate": estimates[q],
-                         "low": float(low), "high": float(high),
-                         "hit": bool(low <= truth[q] <= high)})
-    records = pd.DataFrame(rows)
-    coverage, interval, width = {}, {}, {}
-    for q, group in records.groupby("quantity", sort=False):
-        hits = int(group["hit"].sum())
-        coverage[q] = hits / replicates
-        interval[q] = wilson_interval(hits, replicates)
-        width[q] = float((group["high"] - group["low"]).median())
-    return CoverageStudy(0.95, replicates, coverage, interval, width, records, refit)
+            estimates["loss_at_target"] = float(fit.evaluate(fit.params, *target))
+        for method in methods:
+            boot = fit.bootstrap_params
+            if method == "scipy-default":
+                p = fit.params
+                theta = [np.log(p["A"]), np.log(p["B"]), np.log(p["E"]), p["alpha"], p["beta"]]
+                boot = scipy_default_refits(n_arr, d_arr, loss, fit.diagnostics["bootstrap_weights"],
+                                            theta, delta=delta)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                a_b = boot[:, 4] / (boot[:, 3] + boot[:, 4])
+            draws = {name: boot[:, i] for i, name in enumerate(NAMES)}
+            draws["a"] = a_b
+            if target is not None:
+                tN, tD = target
+                draws["loss_at_target"] = (boot[:, 0] + boot[:, 1] * tN ** -boot[:, 3]
+                                           + boot[:, 2] * tD ** -boot[:, 4])
+            for q, values in draws.items():
+                low, high = np.nanpercentile(values, [2.5, 97.5])
+                rows[method].append({
+                    "replicate": r, "quantity": q, "truth": truth[q], "estimate": estimates[q],
+                    "low": float(low), "high": float(high), "hit": bool(low <= truth[q] <= high)})
+    studies = {}
+    for method in methods:
+        records = pd.DataFrame(rows[method])
+        coverage, interval, width = {}, {}, {}
+        for q, group in records.groupby("quantity", sort=False):
+            hits = int(group["hit"].sum())
+            coverage[q] = hits / replicates
+            interval[q] = wilson_interval(hits, replicates)
+            width[q] = float((group["high"] - group["low"]).median())
+        studies[method] = CoverageStudy(0.95, replicates, coverage, interval, width, records, method)
+    return studies[refit] if isinstance(refit, str) else studies
