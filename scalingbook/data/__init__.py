@@ -2,8 +2,11 @@
 
 - ``teacher_student``: Gaussian inputs labelled by a random teacher network (and a linear
   control), with known best-guess and irreducible errors.
+- ``planted``: training runs drawn from a planted scaling law (final losses, isoFLOP sweeps,
+  intermediate checkpoints with an early transient), for studying how fits behave.
 """
 
+from scalingbook.data.planted import isoflop_runs, planted_runs, planted_training_curves
 from scalingbook.data.teacher_student import LinearTeacherTask, TeacherStudentTask
 
-__all__ = ["LinearTeacherTask", "TeacherStudentTask"]
+__all__ = ["LinearTeacherTask", "TeacherStudentTask", "isoflop_runs", "planted_runs", "planted_training_curves"]
