@@ -110,3 +110,19 @@ def test_both_refit_methods_in_one_pass_share_data_and_estimates():
     np.testing.assert_array_equal(both["batched"].records["estimate"],
                                   both["scipy-default"].records["estimate"])
     assert both["scipy-default"].refit == "scipy-default"
+
+
+def test_scipy_default_answer_depends_on_the_objective_scale():
+    """The same default call converges on a scaled-up objective and stalls on the raw one."""
+    loss = noisy(seed=7)
+    fit = fit_chinchilla(N, D, loss, starts=SMALL_GRID)
+    start = np.array([5.0, 5.0, 0.5, 0.5, 0.5])
+    ones = np.ones((1, len(N)))
+    raw = as_theta(scipy_default_refits(N, D, loss, ones, start, reduction="sum")[0])
+    scaled = as_theta(scipy_default_refits(N, D, loss, ones, start, reduction="sum", scale=1e4)[0])
+    f_raw = weighted_objective(raw, loss, ones[0])
+    f_scaled = weighted_objective(scaled, loss, ones[0])
+    assert f_scaled < f_raw
+    assert f_raw > 1.01 * fit.loss
+    with pytest.raises(ValueError, match="scale"):
+        scipy_default_refits(N, D, loss, ones, start, scale=0.0)

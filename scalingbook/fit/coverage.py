@@ -60,14 +60,17 @@ def wilson_interval(hits: int, trials: int, level: float = 0.95) -> tuple[float,
 
 
 def scipy_default_refits(N: Any, D: Any, loss: Any, weights: np.ndarray, theta_start: Any, *,
-                         delta: float = 1e-3, reduction: str = "mean") -> np.ndarray:
+                         delta: float = 1e-3, reduction: str = "mean",
+                         scale: float = 1.0) -> np.ndarray:
     """Bootstrap refits the common way: one default scipy L-BFGS-B call per resample.
 
     Each row of ``weights`` (B, n) is one resample (counts per run). Each refit minimizes the
     weighted Huber objective (averaged by default, as in Hoffmann et al.'s description) with
     ``scipy.optimize.minimize(fun, theta_start, method="L-BFGS-B")``: finite-difference
     gradient and scipy's default tolerances, starting from ``theta_start`` = (a, b, e, alpha,
-    beta), the full-data optimum. Returns (B, 5) parameters (E, A, B, alpha, beta).
+    beta), the full-data optimum. ``scale`` multiplies the objective (1: as written), which
+    shows how scipy's absolute tolerances make the answer depend on the objective's scale.
+    Returns (B, 5) parameters (E, A, B, alpha, beta).
     This is the baseline the coverage study compares against, not a recommended fitter.
     """
     ln, ld = np.log(as_positive_array("N", N)), np.log(as_positive_array("D", D))
@@ -77,6 +80,7 @@ def scipy_default_refits(N: Any, D: Any, loss: Any, weights: np.ndarray, theta_s
     if w_all.ndim != 2 or w_all.shape[1] != len(ln):
         raise ValueError(f"weights must have shape (B, {len(ln)}), got {w_all.shape}")
     one_of("reduction", reduction, ("sum", "mean"))
+    scale_factor = positive_scalar("scale", scale)
     x0 = np.asarray(theta_start, dtype=np.float64)
 
     def objective(theta: np.ndarray, w: np.ndarray, scale: float) -> float:
@@ -88,8 +92,8 @@ def scipy_default_refits(N: Any, D: Any, loss: Any, weights: np.ndarray, theta_s
 
     out = np.empty((len(w_all), 5))
     for i, w in enumerate(w_all):
-        scale = 1.0 if reduction == "sum" else 1.0 / w.sum()
-        res = minimize(objective, x0, args=(w, scale), method="L-BFGS-B")
+        factor = scale_factor * (1.0 if reduction == "sum" else 1.0 / w.sum())
+        res = minimize(objective, x0, args=(w, factor), method="L-BFGS-B")
         a, b, e, alpha, beta = res.x
         out[i] = (np.exp(e), np.exp(a), np.exp(b), alpha, beta)
     return out
