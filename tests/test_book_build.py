@@ -1,8 +1,8 @@
-"""One full build of the book in quick mode, strict, then chapter 1 in a real browser.
+"""One full build of the book in quick mode, strict, then every chapter in a real browser.
 
 The build runs with warnings as errors (``-W -n --keep-going``) and the ``_config.yml`` setting
 ``execute.raise_on_error``, so a failing cell fails it. The browser test serves the built HTML on
-127.0.0.1, opens chapter 1 in headless Chromium with every non-local request refused, and checks
+127.0.0.1, opens each chapter in headless Chromium with every non-local request refused, and checks
 that every chart drew, that moving a slider redraws a chart, and that nothing logs an error.
 """
 
@@ -158,10 +158,11 @@ SNAPSHOT = """(chart) => {
 }"""
 
 
-def test_chapter_one_in_browser(served_book):
+@pytest.mark.parametrize("chapter", chapters(), ids=lambda p: p.stem)
+def test_chapter_in_browser(served_book, chapter):
+    """Every chart on the page draws, a slider redraws its chart, no error, no network."""
     from playwright.sync_api import sync_playwright
 
-    chapter = chapters()[0]
     url = f"{served_book}/{chapter.relative_to(ROOT).with_suffix('.html').as_posix()}"
     errors: list[str] = []
     refused: list[str] = []
@@ -184,7 +185,7 @@ def test_chapter_one_in_browser(served_book):
             page.goto(url, wait_until="load")
             charts = page.locator(".scalingbook-chart")
             n = charts.count()
-            assert n >= 1, "chapter 1 has no chart"
+            assert n >= 1, f"{chapter.stem} has no chart"
             page.wait_for_function(
                 "() => [...document.querySelectorAll('.scalingbook-chart')]"
                 ".every(c => c.querySelector('canvas, svg'))",
@@ -196,7 +197,7 @@ def test_chapter_one_in_browser(served_book):
 
             # Moving a slider must redraw its chart, with no kernel behind the page.
             with_sliders = [c for c in charts.all() if c.locator("input[type=range]").count()]
-            assert with_sliders, "no slider found in chapter 1's charts"
+            assert with_sliders, f"no slider found in {chapter.stem}'s charts"
             chart = with_sliders[0]
             slider = chart.locator("input[type=range]").first
             before = chart.evaluate(SNAPSHOT)

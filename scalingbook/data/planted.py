@@ -69,6 +69,19 @@ def _true_loss(law: Any, N: np.ndarray, D: np.ndarray) -> np.ndarray:
     return np.broadcast_to(values, N.shape).astype(np.float64)
 
 
+def _positive_pair(x_name: str, x: Any, y_name: str, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Two strictly positive arrays broadcast together and flattened (C order), as copies."""
+    x_arr = as_positive_array(x_name, x, ndim=None)
+    y_arr = as_positive_array(y_name, y, ndim=None)
+    try:
+        x_arr, y_arr = np.broadcast_arrays(x_arr, y_arr)
+    except ValueError:
+        raise ValueError(
+            f"{x_name} and {y_name} must broadcast together, got shapes {x_arr.shape} and {y_arr.shape}"
+        ) from None
+    return x_arr.ravel().copy(), y_arr.ravel().copy()
+
+
 def planted_runs(law: Any, N: Any, D: Any, *, noise: float = 0.01, seed: int = 0) -> pd.DataFrame:
     """Final losses of runs with ``N`` parameters trained on ``D`` tokens, drawn from a planted law.
 
@@ -99,15 +112,7 @@ def planted_runs(law: Any, N: Any, D: Any, *, noise: float = 0.01, seed: int = 0
         non-finite ``noise``; a negative or non-integer ``seed``; a ``law`` without ``loss``.
     """
     _check_law(law)
-    n_arr = as_positive_array("N", N, ndim=None)
-    d_arr = as_positive_array("D", D, ndim=None)
-    try:
-        n_arr, d_arr = np.broadcast_arrays(n_arr, d_arr)
-    except ValueError:
-        raise ValueError(
-            f"N and D must broadcast together, got shapes {n_arr.shape} and {d_arr.shape}"
-        ) from None
-    n_arr, d_arr = n_arr.ravel().copy(), d_arr.ravel().copy()
+    n_arr, d_arr = _positive_pair("N", N, "D", D)
     noise = nonnegative_scalar("noise", noise)
     seed = _check_seed(seed)
     true = _true_loss(law, n_arr, d_arr)
@@ -313,15 +318,7 @@ def planted_training_curves(
         ``schedule_gap``; a ``family`` array of the wrong length.
     """
     _check_law(law)
-    n_arr = as_positive_array("N", N, ndim=None)
-    d_arr = as_positive_array("D_final", D_final, ndim=None)
-    try:
-        n_arr, d_arr = np.broadcast_arrays(n_arr, d_arr)
-    except ValueError:
-        raise ValueError(
-            f"N and D_final must broadcast together, got shapes {n_arr.shape} and {d_arr.shape}"
-        ) from None
-    n_runs_arr, d_runs = n_arr.ravel().copy(), d_arr.ravel().copy()
+    n_runs_arr, d_runs = _positive_pair("N", N, "D_final", D_final)
     n_runs = len(n_runs_arr)
     fractions = _check_checkpoints(checkpoints)
     noise = nonnegative_scalar("noise", noise)

@@ -47,6 +47,7 @@ from scalingbook._validate import (
     same_length,
 )
 from scalingbook.fit.least_squares import _check_bootstrap, _percentile_ci
+from scalingbook.fit.result import parameter_lines
 
 __all__ = ["IsoFLOPResult", "fit_isoflop", "group_budgets"]
 
@@ -131,16 +132,10 @@ class IsoFLOPResult:
 
     def summary(self) -> str:
         """The two power laws with their intervals, then the notes."""
-        lines = [(f"{self.method}: {self.n_runs} runs, {self.n_budgets} budgets, "
-                 f"{self.n_bootstrap} bootstrap refits")]
-        for name, value in self.params.items():
-            line = f"  {name:<6} = {value:.6g}"
-            if name in self.ci:
-                low, high = self.ci[name]
-                line += f"  95% CI [{low:.6g}, {high:.6g}]"
-            lines.append(line)
-        lines.extend(f"  note: {note}" for note in self.notes)
-        return "\n".join(lines)
+        header = (f"{self.method}: {self.n_runs} runs, {self.n_budgets} budgets, "
+                  f"{self.n_bootstrap} bootstrap refits")
+        return "\n".join([header, *parameter_lines(self.params, self.ci, width=6),
+                          *(f"  note: {note}" for note in self.notes)])
 
     def __repr__(self) -> str:
         return (f"IsoFLOPResult(a={self.a:.4g}, b={self.b:.4g}, N_coef={self.N_coef:.4g}, "

@@ -11,6 +11,23 @@ import numpy as np
 __all__ = ["FitResult", "Prediction"]
 
 
+def parameter_lines(params: dict[str, float], ci: dict[str, tuple[float, float]],
+                    stderr: dict[str, float] | None = None, width: int | None = None) -> list[str]:
+    """One line per parameter: its estimate, standard error and 95% interval where known."""
+    stderr = stderr or {}
+    width = width or max(len(name) for name in params)
+    lines = []
+    for name, value in params.items():
+        line = f"  {name:<{width}} = {value:.6g}"
+        if name in stderr:
+            line += f"  ± {stderr[name]:.3g} (s.e.)"
+        if name in ci:
+            low, high = ci[name]
+            line += f"  95% CI [{low:.6g}, {high:.6g}]"
+        lines.append(line)
+    return lines
+
+
 @dataclass(frozen=True)
 class Prediction:
     """The fitted law's value at some inputs, with a bootstrap confidence band.
@@ -142,17 +159,8 @@ class FitResult:
             f"{'converged' if self.converged else 'NOT converged'}, {self.n_starts} start(s), "
             f"{self.n_bootstrap} bootstrap refits"
         )
-        lines = [header]
-        for name, value in self.params.items():
-            line = f"  {name:<{width}} = {value:.6g}"
-            if name in self.stderr:
-                line += f"  ± {self.stderr[name]:.3g} (s.e.)"
-            if name in self.ci:
-                low, high = self.ci[name]
-                line += f"  95% CI [{low:.6g}, {high:.6g}]"
-            lines.append(line)
-        lines.extend(f"  note: {note}" for note in self.notes)
-        return "\n".join(lines)
+        return "\n".join([header, *parameter_lines(self.params, self.ci, self.stderr, width),
+                          *(f"  note: {note}" for note in self.notes)])
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v:.4g}" for k, v in self.params.items())

@@ -3,16 +3,22 @@
 - :mod:`.offline`: the Altair renderer for the static book (call :func:`enable` once).
 - :mod:`.expressions`: the laws as Vega expressions, tested against :mod:`scalingbook.laws`.
 - :mod:`.explorers`: charts with sliders and dropdowns that work with no kernel.
+- :mod:`.extrapolation`: the explorer of extrapolation error against the range of sizes fitted.
+- :mod:`.isoflop`: isoFLOP profiles with their parabolas and vertices.
 """
 
 from . import expressions
 from .explorers import REGION_COLORS, learning_curve_chart, power_law_explorer, power_law_fit_chart
+from .extrapolation import extrapolation_explorer
+from .isoflop import isoflop_chart
 from .offline import enable
 
 __all__ = [
     "REGION_COLORS",
     "enable",
     "expressions",
+    "extrapolation_explorer",
+    "isoflop_chart",
     "learning_curve_chart",
     "power_law_explorer",
     "power_law_fit_chart",
