@@ -217,3 +217,25 @@ def test_power_law_fit_chart_rejects_bad_points():
         viz.power_law_fit_chart(pd.DataFrame({"m": [1.0]}), np.sqrt, x_title="", y_title="")
     with pytest.raises(ValueError, match=r"points\['y'\]"):
         viz.power_law_fit_chart(pd.DataFrame({"x": [1.0, 2.0], "y": [0.0, 1.0]}), np.sqrt, x_title="", y_title="")
+
+
+def test_isoflop_chart_draws_profiles_vertices_and_a_budget_dropdown():
+    import json
+
+    import vl_convert as vlc
+
+    from scalingbook.data import isoflop_runs
+    from scalingbook.fit import fit_isoflop
+    from scalingbook.laws import ChinchillaLaw
+    from scalingbook.viz import isoflop_chart
+
+    law = ChinchillaLaw(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
+    sweep = isoflop_runs(law, [1e18, 1e19, 1e20], per_budget=5, noise=0.0, seed=0)
+    result = fit_isoflop(sweep["N"], sweep["D"], sweep["loss"], C=sweep["C"])
+    spec = isoflop_chart(sweep, result).to_dict()
+    selects = [p for p in spec["params"] if p.get("bind", {}).get("input") == "select"]
+    assert len(selects) == 1 and selects[0]["bind"]["options"] == ["all", "1e+18", "1e+19", "1e+20"]
+    scenegraph = json.dumps(vlc.vegalite_to_scenegraph(json.dumps(spec)))
+    assert scenegraph.count('"marktype": "line"') >= 1 and "diamond" in scenegraph
+    with pytest.raises(ValueError, match="columns"):
+        isoflop_chart(sweep.drop(columns="C"), result)
