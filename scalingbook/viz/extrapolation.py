@@ -16,7 +16,7 @@ from .explorers import REGION_COLORS
 __all__ = ["extrapolation_explorer"]
 
 
-def extrapolation_explorer(study, runs: pd.DataFrame, *, width: int = 380, height: int = 280) -> alt.HConcatChart:
+def extrapolation_explorer(study, runs: pd.DataFrame, *, width: int = 320, height: int = 260) -> alt.HConcatChart:
     """Left: the runs, the reference law and the law fitted on runs up to the chosen size,
     extrapolated along D = (tokens per parameter) N to the target. Right: the absolute relative
     error at the target against the decades of model size fitted, the chosen fit highlighted.
@@ -94,5 +94,5 @@ def extrapolation_explorer(study, runs: pd.DataFrame, *, width: int = 380, heigh
             size=alt.condition(chosen, alt.value(160), alt.value(40)),
             color=alt.condition(chosen, alt.value(REGION_COLORS["power-law"]), alt.value("#999999")),
         ),
-    ).properties(width=width * 0.7, height=height, title="extrapolation error")
+    ).properties(width=width * 0.6, height=height, title="extrapolation error")
     return alt.hconcat(left, right)
