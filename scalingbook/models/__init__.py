@@ -3,6 +3,8 @@
 - ``mlp``: :class:`MLP`, the fully connected student of the teacher-student sweeps.
 - ``mamba``: a Mamba block and a small Mamba language model on the package's selective scan,
   with parameter and FLOP counts.
+- ``transformer``: a decoder-only transformer whose variants are config switches (activation,
+  gated attention, Primer's convolution, RoPE), with exact parameter and FLOP counts.
 """
 
 from scalingbook.models.mamba import (
@@ -14,6 +16,12 @@ from scalingbook.models.mamba import (
     mamba_param_count,
 )
 from scalingbook.models.mlp import MLP
+from scalingbook.models.transformer import (
+    Transformer,
+    TransformerConfig,
+    transformer_flops_per_token,
+    transformer_param_count,
+)
 
 __all__ = [
     "MLP",
@@ -21,6 +29,10 @@ __all__ = [
     "MambaConfig",
     "MambaLM",
     "RMSNorm",
+    "Transformer",
+    "TransformerConfig",
     "mamba_flops_per_token",
     "mamba_param_count",
+    "transformer_flops_per_token",
+    "transformer_param_count",
 ]
