@@ -4,9 +4,12 @@
   control), with known best-guess and irreducible errors.
 - ``planted``: training runs drawn from a planted scaling law (final losses, isoFLOP sweeps,
   intermediate checkpoints with an early transient), for studying how fits behave.
+- ``markov``: token streams from a random k-th order Markov chain with Zipf-like rows, whose
+  entropy rate (the irreducible loss of a language model) is computed exactly.
 """
 
+from scalingbook.data.markov import MarkovSource
 from scalingbook.data.planted import isoflop_runs, planted_runs, planted_training_curves
 from scalingbook.data.teacher_student import LinearTeacherTask, TeacherStudentTask
 
-__all__ = ["LinearTeacherTask", "TeacherStudentTask", "isoflop_runs", "planted_runs", "planted_training_curves"]
+__all__ = ["LinearTeacherTask", "MarkovSource", "TeacherStudentTask", "isoflop_runs", "planted_runs", "planted_training_curves"]
