@@ -1,7 +1,12 @@
-"""Training loops and experiment sweeps that return tidy records (one row per run).
+"""Training loops and experiment sweeps that return tidy records (one row per run or checkpoint).
 
 - ``learning_curve``: Hestness-style learning-curve sweeps on teacher-student tasks (vectorized
   over students), the OLS control, and the chapter's named presets.
+- ``lm``: a deterministic language-model training run (AdamW, warm-up then cosine or linear
+  decay, clipping) on a known-entropy source, logging loss against tokens and FLOPs to a
+  results file written atomically.
+- ``sweep``: many runs through any ``concurrent.futures``-style executor (local processes or a
+  Dask ``Client``), resuming finished runs and reporting failed ones with their tracebacks.
 """
 
 from scalingbook.train.learning_curve import (
@@ -15,15 +20,37 @@ from scalingbook.train.learning_curve import (
     run_preset,
     train_regressor,
 )
+from scalingbook.train.lm import (
+    EVAL_STREAM_SEED,
+    RECORD_COLUMNS,
+    SCHEDULES,
+    RunConfig,
+    load_records,
+    records_path,
+    scheduled_lr,
+    train_run,
+)
+from scalingbook.train.sweep import RunFailure, SweepResult, sweep
 
 __all__ = [
+    "EVAL_STREAM_SEED",
     "HESTNESS_FULL",
     "HESTNESS_QUICK",
     "LearningCurvePreset",
+    "RECORD_COLUMNS",
+    "RunConfig",
+    "RunFailure",
+    "SCHEDULES",
+    "SweepResult",
     "TrainResult",
     "best_by_validation",
+    "load_records",
+    "records_path",
     "run_learning_curve",
     "run_ols_learning_curve",
     "run_preset",
+    "scheduled_lr",
+    "sweep",
     "train_regressor",
+    "train_run",
 ]
