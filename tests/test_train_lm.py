@@ -246,3 +246,14 @@ def test_crash_while_writing_leaves_no_file(tmp_path, monkeypatch):
         train_run(cfg, out_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []  # neither a partial result nor its temp file
     assert load_records(cfg, tmp_path) is None
+
+
+def test_run_id_changes_when_the_code_changes(monkeypatch):
+    """A rebuild reuses cached runs only while the training code, model and source are unchanged."""
+    from scalingbook.train import lm
+
+    cfg = tiny()
+    before = cfg.run_id
+    assert lm.code_fingerprint() == lm.code_fingerprint() and len(lm.code_fingerprint()) == 16
+    monkeypatch.setattr(lm, "code_fingerprint", lambda: "0" * 16)
+    assert cfg.run_id != before

@@ -32,7 +32,9 @@ crash leaves either the complete file or none.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import importlib
 import json
 import math
 import os
@@ -78,6 +80,30 @@ EVAL_STREAM_SEED = 0
 # Part of every run_id: bump it when a change to the loop changes what a config produces, so
 # results files written by the old loop are not resumed as if they were the new one's.
 _RECORDS_VERSION = 1
+# The modules whose source decides what a config produces; their text is part of every run_id
+# (see code_fingerprint), so a cached results file is reused only while that code is unchanged.
+_CODE_MODULES = (
+    "scalingbook.train.lm",
+    "scalingbook.models.transformer",
+    "scalingbook.models.mamba",
+    "scalingbook.data.markov",
+)
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """16 hex digits of SHA-256 over the source of the modules a run's numbers depend on and
+    torch's version: part of every :attr:`RunConfig.run_id`, so that changing the training loop,
+    the model or the data source (or upgrading torch) makes old results files stale instead of
+    silently reusing them. Any edit to those files counts, comments included: safe, if cautious.
+    """
+    digest = hashlib.sha256()
+    for name in _CODE_MODULES:
+        module = importlib.import_module(name)
+        digest.update(name.encode())
+        digest.update(Path(module.__file__).read_bytes())
+    digest.update(torch.__version__.encode())
+    return digest.hexdigest()[:16]
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 # Measurement columns of a record, before the config columns (in this order).
@@ -289,11 +315,14 @@ class RunConfig:
         """``<name>-<hash>`` (or the hash alone): 16 hex digits of SHA-256 over every field.
 
         Stable across processes, machines and sessions (a hash of a canonical JSON text, not
-        Python's salted ``hash``); ints given for float fields hash as the floats they mean.
+        Python's salted ``hash``); ints given for float fields hash as the floats they mean. It
+        includes :func:`code_fingerprint`, so results cached by an older version of the code are
+        not resumed.
         """
         fields = _canonical(self)
         fields.pop("name")
-        text = json.dumps({"version": _RECORDS_VERSION, **fields}, sort_keys=True)
+        text = json.dumps({"version": _RECORDS_VERSION, "code": code_fingerprint(), **fields},
+                          sort_keys=True)
         digest = hashlib.sha256(text.encode()).hexdigest()[:16]
         return f"{self.name}-{digest}" if self.name else digest
 
