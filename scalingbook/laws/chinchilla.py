@@ -24,6 +24,7 @@ import numpy as np
 from scalingbook._validate import nonnegative_scalar, positive_scalar
 
 # Scalar-or-array handling shared with the other law forms.
+from scalingbook.laws.allocation import ComputeOptimalMixin
 from scalingbook.laws.power import _out
 from scalingbook.laws.power import _sizes as _positive
 
@@ -31,7 +32,7 @@ __all__ = ["ChinchillaLaw"]
 
 
 @dataclass(frozen=True)
-class ChinchillaLaw:
+class ChinchillaLaw(ComputeOptimalMixin):
     """``L(N, D) = E + A / N**alpha + B / D**beta`` (Hoffmann et al. 2022, approach 3).
 
     Fields
@@ -103,13 +104,3 @@ class ChinchillaLaw:
         n_opt = np.exp(log_g + self.a * log_c6)
         d_opt = np.exp(self.b * log_c6 - log_g)
         return _out(n_opt, scalar), _out(d_opt, scalar)
-
-    def loss_at_compute(self, C: Any) -> np.ndarray | float:
-        """The lowest loss (nats) reachable with ``C`` FLOPs: ``L(N*(C), D*(C))``."""
-        n_opt, d_opt = self.compute_optimal(C)
-        return self.loss(n_opt, d_opt)
-
-    def tokens_per_parameter(self, C: Any) -> np.ndarray | float:
-        """``D*/N*`` at ``C`` FLOPs (tokens per parameter; about 20 for Hoffmann's fit near 1e23)."""
-        n_opt, d_opt = self.compute_optimal(C)
-        return d_opt / n_opt

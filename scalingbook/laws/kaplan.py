@@ -25,6 +25,7 @@ import numpy as np
 from scalingbook._validate import positive_scalar
 
 # Scalar-or-array handling shared with the other law forms.
+from scalingbook.laws.allocation import ComputeOptimalMixin
 from scalingbook.laws.power import _out
 from scalingbook.laws.power import _sizes as _positive
 
@@ -32,7 +33,7 @@ __all__ = ["KaplanLaw"]
 
 
 @dataclass(frozen=True)
-class KaplanLaw:
+class KaplanLaw(ComputeOptimalMixin):
     """``L(N, D) = [(N_c / N)**(alpha_N / alpha_D) + D_c / D]**alpha_D`` (Kaplan et al. 2020, eq. 1.5).
 
     Fields
@@ -85,13 +86,3 @@ class KaplanLaw:
         n_opt = np.exp(log_n)
         d_opt = np.exp(np.log(c_arr / 6.0) - log_n)
         return _out(n_opt, scalar), _out(d_opt, scalar)
-
-    def loss_at_compute(self, C: Any) -> np.ndarray | float:
-        """The lowest loss (nats) reachable with ``C`` FLOPs."""
-        n_opt, d_opt = self.compute_optimal(C)
-        return self.loss(n_opt, d_opt)
-
-    def tokens_per_parameter(self, C: Any) -> np.ndarray | float:
-        """``D*/N*`` at ``C`` FLOPs."""
-        n_opt, d_opt = self.compute_optimal(C)
-        return d_opt / n_opt
