@@ -257,3 +257,72 @@ def test_run_id_changes_when_the_code_changes(monkeypatch):
     assert lm.code_fingerprint() == lm.code_fingerprint() and len(lm.code_fingerprint()) == 16
     monkeypatch.setattr(lm, "code_fingerprint", lambda: "0" * 16)
     assert cfg.run_id != before
+
+
+# --- model kinds, fake quantization, the results directory ------------------------------------
+
+def mamba_model():
+    from scalingbook.models.mamba import MambaConfig
+
+    return MambaConfig(vocab_size=16, d_model=16, n_layers=1, d_state=4, scan_backend="chunked")
+
+
+def test_a_mamba_run_learns_and_records_its_counts():
+    from scalingbook.models.mamba import mamba_flops_per_token, mamba_param_count
+
+    cfg = mamba_model()
+    records = train_run(tiny(model=cfg, steps=60, seq_len=64))
+    assert (records["model_kind"] == "mamba").all()
+    assert records["params"].iloc[0] == mamba_param_count(cfg)
+    assert records["non_embedding_params"].iloc[0] == mamba_param_count(cfg, include_embedding=False)
+    assert records["flops_per_token"].iloc[0] == 3 * mamba_flops_per_token(cfg)["total"]
+    assert records["model_d_state"].iloc[0] == 4
+    # a uniform guess costs ln 16 = 2.77 nats; a bigram source is far more predictable
+    assert records["eval_loss"].iloc[-1] < records["eval_loss"].iloc[0] < math.log(16) + 0.1
+    again = train_run(tiny(model=cfg, steps=60, seq_len=64))
+    pd.testing.assert_frame_equal(records.drop(columns="wall_time"), again.drop(columns="wall_time"))
+
+
+def test_transformer_records_say_their_kind(run):
+    assert (run["model_kind"] == "transformer").all()
+    assert (run["quant"] == "").all()
+
+
+def test_fake_quantized_run_swaps_the_block_linears_only():
+    from scalingbook.precision import FakeQuantLinear, QuantScheme
+
+    scheme = QuantScheme.mxfp4()
+    config = tiny(quant=scheme, model=dataclasses.replace(MODEL, tie_embeddings=False))
+    model = lm.build_model(config)
+    kinds = {name: type(mod) for name, mod in model.named_modules()
+             if isinstance(mod, torch.nn.Linear)}
+    assert kinds["lm_head"] is torch.nn.Linear  # the head stays in float32
+    assert all(k is FakeQuantLinear for name, k in kinds.items() if name != "lm_head")
+    assert sum(k is FakeQuantLinear for k in kinds.values()) >= 4
+    records = train_run(config)
+    assert (records["quant"] == scheme.label).all()
+    plain = train_run(dataclasses.replace(config, quant=None))
+    # quantization changes the numbers, and the run ids differ
+    assert records["run_id"].iloc[0] != plain["run_id"].iloc[0]
+    assert not records["eval_loss"].equals(plain["eval_loss"])
+    assert records["eval_loss"].iloc[-1] < records["eval_loss"].iloc[0]
+
+
+def test_quant_must_be_a_scheme():
+    with pytest.raises(ValueError, match="quant"):
+        tiny(quant="mxfp4")
+
+
+def test_model_must_be_a_known_config():
+    with pytest.raises(ValueError, match="model"):
+        tiny(model={"d_model": 32})
+
+
+def test_results_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("SCALINGBOOK_RESULTS", str(tmp_path))
+    assert lm.results_dir("compute-optimal") == tmp_path / "compute-optimal"
+    monkeypatch.delenv("SCALINGBOOK_RESULTS")
+    assert lm.results_dir("x").parts[-4:] == (".cache", "scalingbook", "runs", "x")
+    for bad in ("", "../up", "a/b", ".hidden", 3):
+        with pytest.raises(ValueError, match="name"):
+            lm.results_dir(bad)

@@ -198,6 +198,11 @@ class MambaLM(nn.Module):
             loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
         return logits, loss
 
+    def loss(self, tokens: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy in nats of ``targets`` (batch, L) ids given ``tokens`` (batch, L),
+        the interface the training loop uses for every model kind."""
+        return self(tokens, targets)[1]
+
 
 def mamba_param_count(cfg: MambaConfig, *, include_embedding: bool = True) -> int:
     """Number of parameters of ``MambaLM(cfg)``, by formula (the tied head adds none).

@@ -55,12 +55,14 @@ from scalingbook._validate import (
     positive_scalar,
 )
 from scalingbook.data.markov import _MAX_CONTEXTS, _MAX_TABLE_ENTRIES, MarkovSource
+from scalingbook.models.mamba import MambaConfig, MambaLM, mamba_flops_per_token, mamba_param_count
 from scalingbook.models.transformer import (
     Transformer,
     TransformerConfig,
     transformer_flops_per_token,
     transformer_param_count,
 )
+from scalingbook.precision.fake_quant import QuantScheme, swap_linears
 from scalingbook.train.learning_curve import _torch_threads
 
 __all__ = [
@@ -70,6 +72,7 @@ __all__ = [
     "RunConfig",
     "load_records",
     "records_path",
+    "results_dir",
     "scheduled_lr",
     "train_run",
 ]
@@ -87,6 +90,7 @@ _CODE_MODULES = (
     "scalingbook.models.transformer",
     "scalingbook.models.mamba",
     "scalingbook.data.markov",
+    "scalingbook.precision.fake_quant",
 )
 
 
@@ -151,8 +155,9 @@ class RunConfig:
 
     Parameters
     ----------
-    model : TransformerConfig
-        The model; its ``context`` must be at least ``seq_len``.
+    model : TransformerConfig or MambaConfig
+        The model: a transformer (its ``context`` must be at least ``seq_len``) or a Mamba
+        language model (no context limit).
     vocab_size : int or None
         Tokens of the source; must equal ``model.vocab_size``. None (default) takes the model's.
     order, zipf_exponent, logit_noise : int, float, float
@@ -190,12 +195,17 @@ class RunConfig:
         Held-out target tokens per evaluation (rounded up to whole windows of ``seq_len``).
     seed : int
         Seeds the model's initialization, the order of the training windows and dropout.
+    quant : QuantScheme or None
+        Fake-quantize the GEMMs of every linear layer of the model's blocks with this scheme
+        (:func:`~scalingbook.precision.swap_linears`; layer ``i`` seeded ``seed + i``). The
+        embedding and the output head stay in float32, as in the FP4 training papers. None
+        (default) trains in float32.
     name : str
         Optional label, the start of :attr:`run_id` and of the results file's name: letters,
         digits, ``_``, ``.`` and ``-``, at most 64 characters. It does not change the run.
     """
 
-    model: TransformerConfig
+    model: TransformerConfig | MambaConfig
     vocab_size: int | None = None
     order: int = 2
     zipf_exponent: float = 1.0
@@ -216,14 +226,16 @@ class RunConfig:
     eval_every: int | None = None
     eval_tokens: int = 8192
     seed: int = 0
+    quant: QuantScheme | None = None
     name: str = ""
 
     def __post_init__(self):
         def put(field: str, value: Any) -> None:  # store the checked value (the class is frozen)
             object.__setattr__(self, field, value)
 
-        if not isinstance(self.model, TransformerConfig):
-            raise ValueError(f"model must be a TransformerConfig, got {type(self.model).__name__}")
+        if not isinstance(self.model, (TransformerConfig, MambaConfig)):
+            raise ValueError("model must be a TransformerConfig or a MambaConfig, got "
+                             f"{type(self.model).__name__}")
         vocab = self.model.vocab_size if self.vocab_size is None else self.vocab_size
         put("vocab_size", positive_int("vocab_size", vocab, minimum=2))
         if self.vocab_size != self.model.vocab_size:
@@ -238,7 +250,7 @@ class RunConfig:
         put("logit_noise", nonnegative_scalar("logit_noise", self.logit_noise))
         put("data_seed", _seed("data_seed", self.data_seed))
         put("seq_len", positive_int("seq_len", self.seq_len))
-        if self.seq_len > self.model.context:
+        if isinstance(self.model, TransformerConfig) and self.seq_len > self.model.context:
             raise ValueError(f"seq_len ({self.seq_len}) must not exceed model.context "
                              f"({self.model.context})")
         put("batch_size", positive_int("batch_size", self.batch_size))
@@ -280,6 +292,8 @@ class RunConfig:
             put("eval_every", positive_int("eval_every", self.eval_every))
         put("eval_tokens", positive_int("eval_tokens", self.eval_tokens))
         put("seed", _seed("seed", self.seed))
+        if self.quant is not None and not isinstance(self.quant, QuantScheme):
+            raise ValueError(f"quant must be a QuantScheme or None, got {type(self.quant).__name__}")
         if not isinstance(self.name, str) or (self.name and not _NAME.fullmatch(self.name)):
             raise ValueError("name must be empty or up to 64 letters, digits, '_', '.' and '-' "
                              f"(not starting with '_', '.' or '-'), got {self.name!r}")
@@ -347,6 +361,42 @@ def _canonical(config) -> dict[str, Any]:
     return out
 
 
+def model_kind(model: TransformerConfig | MambaConfig) -> str:
+    """``"transformer"`` or ``"mamba"``: the ``model_kind`` column of the records."""
+    return "mamba" if isinstance(model, MambaConfig) else "transformer"
+
+
+def build_model(config: RunConfig) -> torch.nn.Module:
+    """The run's freshly initialized model (seeded by ``config.seed``), its linears
+    fake-quantized when ``config.quant`` is set. Both kinds have ``loss(tokens, targets)``."""
+    if isinstance(config.model, MambaConfig):
+        model = MambaLM(config.model, seed=config.seed)
+    else:
+        model = Transformer(config.model, seed=config.seed)
+    if config.quant is not None:
+        skip = [name for name, mod in model.named_modules()
+                if isinstance(mod, torch.nn.Linear) and name in ("lm_head",)]
+        swap_linears(model, config.quant, skip=skip, seed=config.seed)
+    return model
+
+
+def model_counts(model: TransformerConfig | MambaConfig, seq_len: int) -> dict[str, float]:
+    """``params`` (embedding included), ``non_embedding_params`` and training
+    ``flops_per_token`` of a model config at sequence length ``seq_len``.
+
+    Transformers use :func:`transformer_flops_per_token` (training: 3x the forward, attention
+    included). Mamba uses 3x :func:`mamba_flops_per_token`'s forward total: the backward of each
+    matmul costs twice its forward, and we count the scan's backward the same way.
+    """
+    if isinstance(model, MambaConfig):
+        return {"params": mamba_param_count(model),
+                "non_embedding_params": mamba_param_count(model, include_embedding=False),
+                "flops_per_token": 3.0 * mamba_flops_per_token(model)["total"]}
+    return {"params": transformer_param_count(model),
+            "non_embedding_params": transformer_param_count(model, embedding=False),
+            "flops_per_token": transformer_flops_per_token(model, seq_len)}
+
+
 def _config_columns(config: RunConfig) -> dict[str, tuple[Any, str]]:
     """Record columns of the config, name -> (value, dtype): its own fields (three renamed),
     ``betas`` as ``beta1`` and ``beta2``, then the model's fields prefixed ``model_``."""
@@ -355,12 +405,16 @@ def _config_columns(config: RunConfig) -> dict[str, tuple[Any, str]]:
         value = getattr(config, f.name)
         if f.name == "model":
             continue
+        if f.name == "quant":  # the scheme's short label; "" for float32
+            cols["quant"] = ("" if value is None else value.label, "str")
+            continue
         if f.name == "betas":
             cols["beta1"], cols["beta2"] = (value[0], "float64"), (value[1], "float64")
             continue
         # vocab_size is resolved to an int at construction, whatever its annotation says
         dtype = "int64" if f.name == "vocab_size" else _DTYPES.get(str(f.type), "str")
         cols[_RENAMED.get(f.name, f.name)] = (value, dtype)
+    cols["model_kind"] = (model_kind(config.model), "str")
     for f in dataclasses.fields(config.model):
         dtype = _DTYPES.get(str(f.type))
         value = getattr(config.model, f.name)
@@ -406,6 +460,21 @@ def scheduled_lr(config: RunConfig, step: int) -> float:
 # ---------------------------------------------------------------------------------------------
 # Results files
 # ---------------------------------------------------------------------------------------------
+
+
+def results_dir(name: str) -> Path:
+    """A results directory for the sweep called ``name``, shared by every build on this machine.
+
+    ``$SCALINGBOOK_RESULTS/<name>`` if that variable is set, else
+    ``~/.cache/scalingbook/runs/<name>``. Chapters pass it as ``out_dir`` so a rebuild reuses
+    finished runs; run ids include :func:`code_fingerprint`, so changed code retrains.
+    """
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError("name must be 1 to 64 letters, digits, '_', '.' and '-' (not starting "
+                         f"with '_', '.' or '-'), got {name!r}")
+    root = os.environ.get("SCALINGBOOK_RESULTS")
+    base = Path(root).expanduser() if root else Path.home() / ".cache" / "scalingbook" / "runs"
+    return base / name
 
 
 def records_path(config: RunConfig, out_dir: str | os.PathLike) -> Path:
@@ -473,7 +542,7 @@ def _optimizer(model: torch.nn.Module, config: RunConfig) -> torch.optim.AdamW:
 
 
 @torch.no_grad()
-def _eval_loss(model: Transformer, windows: torch.Tensor, chunk: int) -> float:
+def _eval_loss(model: torch.nn.Module, windows: torch.Tensor, chunk: int) -> float:
     """Mean cross-entropy (nats/token) over every target of ``windows`` (rows, seq_len + 1)."""
     model.eval()
     total = 0.0
@@ -545,14 +614,12 @@ def _train(config: RunConfig, progress: bool) -> pd.DataFrame:
     constants = {
         "eval_source_nll": source.mean_nll(held_out),
         "irreducible_loss": source.irreducible_loss(config.seq_len),
-        "params": transformer_param_count(config.model),
-        "non_embedding_params": transformer_param_count(config.model, embedding=False),
-        "flops_per_token": transformer_flops_per_token(config.model, config.seq_len),
+        **model_counts(config.model, config.seq_len),
         "n_steps": config.n_steps,
         "n_warmup_steps": config.n_warmup_steps,
     }
     columns = _config_columns(config)
-    model = Transformer(config.model, seed=config.seed)
+    model = build_model(config)
     model.train()
     opt = _optimizer(model, config)
     stream = source.batches(config.batch_size, config.seq_len, seed=config.seed + 1)
