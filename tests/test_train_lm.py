@@ -255,8 +255,46 @@ def test_run_id_changes_when_the_code_changes(monkeypatch):
     cfg = tiny()
     before = cfg.run_id
     assert lm.code_fingerprint() == lm.code_fingerprint() and len(lm.code_fingerprint()) == 16
-    monkeypatch.setattr(lm, "code_fingerprint", lambda: "0" * 16)
+    monkeypatch.setattr(lm, "code_fingerprint", lambda *parts: "0" * 16)
     assert cfg.run_id != before
+
+
+def test_fingerprint_covers_the_code_each_kind_of_run_depends_on(monkeypatch, tmp_path):
+    """Editing the quantizers changes the ids of quantized runs only; editing the scan, those
+    of Mamba runs only; editing the loop, everyone's."""
+    from scalingbook.precision import QuantScheme
+
+    runs = {"plain": tiny(), "quant": tiny(quant=QuantScheme.mxfp4()),
+            "mamba": tiny(model=mamba_model(), seq_len=32)}
+    before = {k: c.run_id for k, c in runs.items()}
+    for name in ("precision", "kernels/scan", "models", "train", "data"):
+        (tmp_path / name).mkdir(parents=True)
+    real = lm._PACKAGE
+    for group in lm._CODE_FILES.values():
+        for pattern in group:
+            for path in real.glob(pattern):
+                dest = tmp_path / path.relative_to(real)
+                dest.write_bytes(path.read_bytes())
+    monkeypatch.setattr(lm, "_PACKAGE", tmp_path)
+    lm.code_fingerprint.cache_clear()
+    try:
+        assert {k: c.run_id for k, c in runs.items()} == before  # same files, same ids
+        (tmp_path / "precision" / "rounding.py").write_text("# edited\n", encoding="utf-8")
+        lm.code_fingerprint.cache_clear()
+        after = {k: c.run_id for k, c in runs.items()}
+        assert after["quant"] != before["quant"]
+        assert after["plain"] == before["plain"] and after["mamba"] == before["mamba"]
+        (tmp_path / "kernels" / "scan" / "chunked.py").write_text("# edited\n", encoding="utf-8")
+        lm.code_fingerprint.cache_clear()
+        assert runs["mamba"].run_id != before["mamba"] and runs["plain"].run_id == before["plain"]
+        (tmp_path / "train" / "lm.py").write_text("# edited\n", encoding="utf-8")
+        lm.code_fingerprint.cache_clear()
+        assert runs["plain"].run_id != before["plain"]
+    finally:
+        monkeypatch.undo()
+        lm.code_fingerprint.cache_clear()
+    with pytest.raises(ValueError, match="parts"):
+        lm.code_fingerprint("gpu")
 
 
 # --- model kinds, fake quantization, the results directory ------------------------------------

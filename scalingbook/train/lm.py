@@ -34,7 +34,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import importlib
 import json
 import math
 import os
@@ -83,31 +82,43 @@ EVAL_STREAM_SEED = 0
 # Part of every run_id: bump it when a change to the loop changes what a config produces, so
 # results files written by the old loop are not resumed as if they were the new one's.
 _RECORDS_VERSION = 1
-# The modules whose source decides what a config produces; their text is part of every run_id
-# (see code_fingerprint), so a cached results file is reused only while that code is unchanged.
-_CODE_MODULES = (
-    "scalingbook.train.lm",
-    "scalingbook.models.transformer",
-    "scalingbook.models.mamba",
-    "scalingbook.data.markov",
-    "scalingbook.precision.fake_quant",
-)
+# The code whose source decides what a config produces; its text is part of every run_id (see
+# code_fingerprint), so a cached results file is reused only while that code is unchanged. Each
+# run depends on the loop and the source, on its model kind's code, and (when it fake-quantizes)
+# on the precision package; a change elsewhere leaves its cached results valid.
+_PACKAGE = Path(__file__).resolve().parents[1]
+_CODE_FILES = {
+    "base": ("train/lm.py", "data/markov.py"),
+    "transformer": ("models/transformer.py",),
+    "mamba": ("models/mamba.py", "kernels/scan/*.py"),
+    "quant": ("precision/*.py",),
+}
 
 
-@functools.lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """16 hex digits of SHA-256 over the source of the modules a run's numbers depend on and
-    torch's version: part of every :attr:`RunConfig.run_id`, so that changing the training loop,
-    the model or the data source (or upgrading torch) makes old results files stale instead of
-    silently reusing them. Any edit to those files counts, comments included: safe, if cautious.
+@functools.lru_cache(maxsize=None)
+def code_fingerprint(*parts: str) -> str:
+    """16 hex digits of SHA-256 over the source files a run's numbers depend on, and torch's
+    version: part of every :attr:`RunConfig.run_id`, so that changing the training loop, the
+    data source, the run's model (or the quantizers, for a fake-quantized run), or upgrading
+    torch, makes old results files stale instead of silently reusing them.
+
+    ``parts`` name groups of files: ``"transformer"``, ``"mamba"``, ``"quant"`` (the loop and
+    the source, ``"base"``, are always included). Any edit to those files counts, comments
+    included: safe, if cautious.
     """
+    unknown = set(parts) - set(_CODE_FILES)
+    if unknown:
+        raise ValueError(f"parts must be among {sorted(_CODE_FILES)}, got {sorted(unknown)}")
     digest = hashlib.sha256()
-    for name in _CODE_MODULES:
-        module = importlib.import_module(name)
-        digest.update(name.encode())
-        digest.update(Path(module.__file__).read_bytes())
+    for part in ("base", *sorted(set(parts))):
+        for pattern in _CODE_FILES[part]:
+            for path in sorted(_PACKAGE.glob(pattern)):
+                digest.update(str(path.relative_to(_PACKAGE)).encode())
+                digest.update(path.read_bytes())
     digest.update(torch.__version__.encode())
     return digest.hexdigest()[:16]
+
+
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 # Measurement columns of a record, before the config columns (in this order).
@@ -335,7 +346,9 @@ class RunConfig:
         """
         fields = _canonical(self)
         fields.pop("name")
-        text = json.dumps({"version": _RECORDS_VERSION, "code": code_fingerprint(), **fields},
+        parts = [model_kind(self.model)] + (["quant"] if self.quant is not None else [])
+        text = json.dumps({"version": _RECORDS_VERSION, "code": code_fingerprint(*parts),
+                           **fields},
                           sort_keys=True)
         digest = hashlib.sha256(text.encode()).hexdigest()[:16]
         return f"{self.name}-{digest}" if self.name else digest
