@@ -19,6 +19,7 @@ from scalingbook.fit.chinchilla import (
 )
 from scalingbook.fit.coverage import CoverageStudy, chinchilla_coverage
 from scalingbook.fit.extrapolation import ExtrapolationStudy, extrapolation_study
+from scalingbook.fit.frontier import ComputeFrontier, compute_frontier
 from scalingbook.fit.isoflop import IsoFLOPResult, fit_isoflop, group_budgets
 from scalingbook.fit.least_squares import (
     fit_learning_curve,
@@ -37,6 +38,8 @@ from scalingbook.fit.practice import (
 from scalingbook.fit.result import FitResult, Prediction
 
 __all__ = [
+    "ComputeFrontier",
+    "compute_frontier",
     "CoverageStudy",
     "ExtrapolationStudy",
     "FitResult",
