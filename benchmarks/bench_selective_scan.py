@@ -37,10 +37,15 @@ import platform
 import time
 
 import torch
-import torch.nn.functional as F
 
-from scalingbook.kernels import selective_scan
 from scalingbook.kernels.scan import triton_available
+from scalingbook.kernels.scan.timing import (
+    attention,
+    crossover_length,
+    make_scan_inputs,
+    measure,
+    scan_with,
+)
 
 try:
     from mambapy.pscan import pscan as mambapy_pscan
@@ -49,17 +54,8 @@ except ImportError:  # benchmark-only dependency
 
 
 def make_inputs(batch, dim, length, dstate, device, seed=0):
-    """Mamba-like scan arguments: delta ~ softplus scale, A S4D-real, input-dependent B and C."""
-    gen = torch.Generator().manual_seed(seed)
-    args = dict(
-        u=torch.randn(batch, dim, length, generator=gen),
-        delta=F.softplus(torch.randn(batch, dim, length, generator=gen) - 2),
-        A=-torch.arange(1.0, dstate + 1).repeat(dim, 1),
-        B=torch.randn(batch, dstate, length, generator=gen),
-        C=torch.randn(batch, dstate, length, generator=gen),
-        D=torch.ones(dim),
-    )
-    return {k: v.to(device) for k, v in args.items()}
+    """Mamba-like scan arguments (the package's :func:`make_scan_inputs`)."""
+    return make_scan_inputs(batch, dim, length, dstate, device, seed=seed)
 
 
 def mambapy_selective_scan(u, delta, A, B, C, D):
@@ -70,37 +66,6 @@ def mambapy_selective_scan(u, delta, A, B, C, D):
     states = mambapy_pscan(decay, inputs)
     y = (states @ C.transpose(1, 2).unsqueeze(-1)).squeeze(-1) + D * x
     return y.transpose(1, 2)
-
-
-def scan_with(backend):
-    return lambda u, delta, A, B, C, D: selective_scan(u, delta, A, B, C, D, backend=backend)
-
-
-def timed(fn, args, backward, device):
-    """Seconds for one forward (and backward) call on fresh leaves."""
-    leaves = {k: v.detach().requires_grad_() for k, v in args.items()}
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    out = fn(**leaves)
-    if backward:
-        out.backward(torch.ones_like(out))
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
-
-
-def measure(contenders, args, reps, device):
-    """{name: (forward s, forward+backward s)}: minima over ``reps`` interleaved rounds, after one
-    warm-up call each."""
-    times = {name: ([], []) for name in contenders}
-    for name, fn in contenders.items():  # warm-up (allocator, caches, Triton compilation)
-        timed(fn, args, True, device)
-    for _ in range(reps):
-        for name, fn in contenders.items():
-            times[name][0].append(timed(fn, args, False, device))
-            times[name][1].append(timed(fn, args, True, device))
-    return {name: (min(f), min(fb)) for name, (f, fb) in times.items()}
 
 
 def check_agreement(contenders, args):
@@ -140,10 +105,6 @@ def side_by_side(args_ns, device):
     return res
 
 
-def attention(q, k, v):
-    return F.scaled_dot_product_attention(q, k, v, is_causal=True)
-
-
 def length_sweep(args_ns, device):
     lengths = [2 ** k for k in range(8, int(math.log2(args_ns.max_length)) + 1)]
     print(f"\n== Part 2: cost against sequence length, batch 2, width 256 ({device.type}) ==")
@@ -168,18 +129,15 @@ def length_sweep(args_ns, device):
 
 def crossover(rows, i):
     """Where attention's time first exceeds the scan's, interpolated in log-log between the
-    measured lengths."""
-    prev = None
-    for length, scan, attn in rows:
-        gap = math.log(attn[i]) - math.log(scan[i])
-        if gap > 0:
-            if prev is None:
-                return f"attention is already slower at L = {length}, the shortest measured"
-            (l0, g0) = prev
-            at = math.exp(math.log(l0) + (math.log(length) - math.log(l0)) * (-g0) / (gap - g0))
-            return f"attention becomes slower than the scan near L = {at:.0f}"
-        prev = (length, gap)
-    return f"attention stays faster up to L = {rows[-1][0]}, the longest measured"
+    measured lengths (:func:`crossover_length`)."""
+    lengths = [length for length, _, _ in rows]
+    found = crossover_length(lengths, [scan[i] for _, scan, _ in rows],
+                             [attn[i] for _, _, attn in rows])
+    if found.where == "below":
+        return f"attention is already slower at L = {lengths[0]}, the shortest measured"
+    if found.where == "above":
+        return f"attention stays faster up to L = {lengths[-1]}, the longest measured"
+    return f"attention becomes slower than the scan near L = {found.length:.0f}"
 
 
 def gpu_bandwidth(args_ns, device):

@@ -71,3 +71,39 @@ def test_explorer_and_decomposition_reject_missing_columns(sweep):
         compute_frontier_explorer(records.drop(columns="flops"), analysis)
     spec = entropy_decomposition_chart(analysis).to_dict()
     assert "D_KL" in json.dumps(spec)
+
+
+# --- the published per-domain fits ---------------------------------------------------------
+
+
+def test_reducible_expression_matches_the_papers_law():
+    import math
+
+    from scalingbook.papers import henighan2020
+    from scalingbook.viz.published_fits import REDUCIBLE_EXPR
+
+    for domain, (l_inf, n0, alpha) in henighan2020.MODEL_SIZE_FITS.items():
+        for log10_params in (4.0, 7.5, 11.0):
+            py = REDUCIBLE_EXPR.replace("datum.", "")
+            got = eval(py, {"__builtins__": {}}, {"pow": math.pow, "N0": n0, "alpha": alpha,
+                                                  "log10_params": log10_params})  # noqa: S307
+            law = henighan2020.size_law(domain)(10 ** log10_params)
+            assert l_inf + got == pytest.approx(law, rel=1e-12), domain
+
+
+def test_published_fits_explorer_has_a_size_slider_and_rejects_bad_fits():
+    from scalingbook.papers import henighan2020
+    from scalingbook.viz.published_fits import published_fits_explorer
+
+    spec = published_fits_explorer(henighan2020.MODEL_SIZE_FITS).to_dict()
+    sliders = [p for p in params_of(spec) if p.get("bind", {}).get("input") == "range"]
+    assert [s["name"] for s in sliders] == ["log10_params"]
+    assert "Image 8x8" in json.dumps(spec)
+    with pytest.raises(ValueError, match="fits"):
+        published_fits_explorer({"x": (1.0, -1.0, 0.2)})
+    with pytest.raises(ValueError, match="fits"):
+        published_fits_explorer({})
+    with pytest.raises(ValueError, match="log10_n"):
+        published_fits_explorer(henighan2020.MODEL_SIZE_FITS, log10_n=20.0)
+    with pytest.raises(ValueError, match="domain"):
+        henighan2020.size_law("Audio")

@@ -10,6 +10,8 @@
   family weights, and the absolute relative error of held-out predictions.
 - ``extrapolation``: refit on growing ranges of sizes and measure the extrapolation error.
 - ``coverage``: how often the bootstrap intervals hold planted values.
+- ``fp_quant``: the precision term of Sun et al.'s floating-point law, fitted with the
+  high-precision part held (the same batched multistart Huber machinery).
 """
 
 from scalingbook.fit.chinchilla import (
@@ -20,7 +22,9 @@ from scalingbook.fit.chinchilla import (
 from scalingbook.fit.coverage import CoverageStudy, chinchilla_coverage
 from scalingbook.fit.extrapolation import ExtrapolationStudy, extrapolation_study
 from scalingbook.fit.frontier import ComputeFrontier, compute_frontier
+from scalingbook.fit.fp_quant import fit_fp_quant, fp_quant_grid, fp_quant_law
 from scalingbook.fit.isoflop import IsoFLOPResult, fit_isoflop, group_budgets
+from scalingbook.fit.overtraining import fit_overtraining
 from scalingbook.fit.least_squares import (
     fit_learning_curve,
     fit_power_law,
@@ -55,10 +59,14 @@ __all__ = [
     "extrapolation_study",
     "family_weights",
     "fit_chinchilla",
+    "fit_fp_quant",
     "fit_isoflop",
     "fit_learning_curve",
+    "fit_overtraining",
     "fit_power_law",
     "fit_power_law_with_offset",
+    "fp_quant_grid",
+    "fp_quant_law",
     "group_budgets",
     "hoffmann_grid",
     "holdout_largest",

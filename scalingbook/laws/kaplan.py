@@ -2,8 +2,10 @@
 
 Units: ``N`` parameters (Kaplan counts non-embedding parameters), ``D`` tokens, ``C`` FLOPs,
 loss per-token cross-entropy in nats. ``N_c`` is in parameters and ``D_c`` in tokens. Kaplan et
-al.'s Table 2 fit is ``KaplanLaw(alpha_N=0.076, alpha_D=0.095, N_c=8.8e13, D_c=5.4e13)``
-(their loss is in nats with their tokenizer; the law has no irreducible term).
+al.'s fit of this joint law (their Table 2) is ``scalingbook.papers.kaplan2020.JOINT_FIT``,
+``KaplanLaw(alpha_N=0.076, alpha_D=0.103, N_c=6.4e13, D_c=1.8e13)``; the constants 0.095 and
+5.4e13 belong to their separate fit of L(D) alone (their loss is in nats with their tokenizer;
+the law has no irreducible term).
 
 Compute-optimal allocation under ``C = 6 N D``: the loss is an increasing function of
 ``X = (N_c/N)^r + 6 D_c N / C`` with ``r = alpha_N/alpha_D``, and ``dX/dN = 0`` gives

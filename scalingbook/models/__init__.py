@@ -5,7 +5,10 @@
   with parameter and FLOP counts.
 - ``transformer``: a decoder-only transformer whose variants are config switches (activation,
   gated attention, Primer's convolution, RoPE), with exact parameter and FLOP counts.
+- ``cost``: FLOPs and memory of a Mamba model and a transformer against the sequence length.
 """
+
+from scalingbook.models.cost import attention_cost, mixer_crossover_length, scan_cost
 
 from scalingbook.models.mamba import (
     MambaBlock,
@@ -31,8 +34,11 @@ __all__ = [
     "RMSNorm",
     "Transformer",
     "TransformerConfig",
+    "attention_cost",
     "mamba_flops_per_token",
     "mamba_param_count",
+    "mixer_crossover_length",
+    "scan_cost",
     "transformer_flops_per_token",
     "transformer_param_count",
 ]

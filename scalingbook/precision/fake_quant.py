@@ -23,10 +23,14 @@ one scale step (about 6%), and ``scale_mode="rceil"`` never clips. The quantizer
 (the straight-through estimator): the backward GEMMs use quantized copies of the saved
 high-precision ``x`` and ``w``, and the gradients flow to ``x`` and ``w`` unchanged by the rounding.
 
-Not implemented: Quartet's forward quantizer (QuEST: Hadamard plus an RMS-based clip with a
-trust mask on the gradient) and the scale-gradient adjustments of the design-space study; the
-forward here is plain round-to-nearest with the block scale, and the straight-through estimator
-passes every gradient, clipped elements included.
+``forward_quantizer="quest"`` swaps the forward quantizer for Quartet's (QuEST's Gaussian-fitted
+block scale, :mod:`~scalingbook.precision.quest`). The forward GEMM then multiplies the quantized
+*rotated* operands, and the backward follows Quartet's released code: the two backward GEMMs
+re-quantize those forward operands (not the high-precision ones) along their new inner dimension,
+and each operand's gradient is masked by its trust mask (clipped entries get none) before the
+forward rotation is undone. :meth:`QuantScheme.quartet` is the whole recipe. Not implemented:
+the scale-gradient adjustments of the design-space study; with ``"rtn"`` the straight-through
+estimator passes every gradient, clipped elements included.
 
 Arithmetic is float32 throughout (autocast is switched off inside), so the only low-precision
 effect is the one the scheme asks for.
@@ -44,9 +48,14 @@ import torch.nn.functional as F
 from .._validate import one_of, positive_int
 from ._common import ROUNDING_MODES
 from .formats import NAMED_FORMATS
-from .hadamard import random_hadamard_transform
+from .hadamard import inverse_random_hadamard_transform, random_hadamard_transform
 from .microscaling import BACKENDS, MX_ELEMENTS, SCALE_FORMATS, SCALE_MODES, quantize_blocks
+from .quest import QUEST_ELEMENTS, quantize_quest
 from .rounding import round_to_format
+
+#: Forward quantizers: ``"rtn"`` (the block scale from the block maximum, round-to-nearest with
+#: ``forward_rounding``) or ``"quest"`` (Quartet's Gaussian-fitted scale and trust mask).
+FORWARD_QUANTIZERS = ("rtn", "quest")
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,12 @@ class QuantScheme:
         ``False`` quantizes the forward GEMM only (quantization-aware training).
     backend:
         Passed to the quantizers (``"auto"``: Triton kernels on CUDA when available).
+    forward_quantizer:
+        ``"rtn"`` (default) or ``"quest"``: the forward GEMM's operands get QuEST's
+        Gaussian-fitted power-of-two scale per block (:func:`~scalingbook.precision.quantize_quest`)
+        and gradients are masked to the unclipped entries. Needs a float MX element, an
+        ``"e8m0"`` scale, no per-tensor scale and ``forward_rounding="nearest_even"``; the
+        backward quantizations still use ``scale_format``/``scale_mode``.
     """
 
     element: str = "fp4_e2m1"
@@ -91,6 +106,7 @@ class QuantScheme:
     grad_rounding: str = "stochastic"
     quantize_backward: bool = True
     backend: str = "auto"
+    forward_quantizer: str = "rtn"
 
     def __post_init__(self) -> None:
         if self.block_size is None:
@@ -112,6 +128,19 @@ class QuantScheme:
         one_of("forward_rounding", self.forward_rounding, ROUNDING_MODES)
         one_of("grad_rounding", self.grad_rounding, ROUNDING_MODES)
         one_of("backend", self.backend, BACKENDS)
+        one_of("forward_quantizer", self.forward_quantizer, FORWARD_QUANTIZERS)
+        if self.forward_quantizer == "quest":
+            if self.block_size is None or self.element not in QUEST_ELEMENTS:
+                raise ValueError("forward_quantizer='quest' needs a block scheme with a float element "
+                                 f"({', '.join(map(repr, QUEST_ELEMENTS))}); got element={self.element!r}, "
+                                 f"block_size={self.block_size!r}")
+            if self.scale_format != "e8m0" or self.per_tensor_scale:
+                raise ValueError("forward_quantizer='quest' fits power-of-two (e8m0) block scales with no "
+                                 f"per-tensor scale; got scale_format={self.scale_format!r}, "
+                                 f"per_tensor_scale={self.per_tensor_scale!r}")
+            if self.forward_rounding != "nearest_even":
+                raise ValueError("forward_quantizer='quest' rounds to nearest; got "
+                                 f"forward_rounding={self.forward_rounding!r}")
 
     @classmethod
     def mxfp4(cls, **changes: Any) -> "QuantScheme":
@@ -122,6 +151,17 @@ class QuantScheme:
     def nvfp4(cls, **changes: Any) -> "QuantScheme":
         """NVFP4: E2M1 elements, blocks of 16, E4M3 scales and a per-tensor float32 scale."""
         base = {"element": "fp4_e2m1", "block_size": 16, "scale_format": "e4m3", "per_tensor_scale": True}
+        return cls(**{**base, **changes})
+
+    @classmethod
+    def quartet(cls, **changes: Any) -> "QuantScheme":
+        """Quartet (Castro et al., 2025): MXFP4 blocks of 32, a random Hadamard transform of
+        blocks of 32 on every GEMM, QuEST's forward quantizer, stochastic rounding of the output
+        gradient. The backward scales use the ``"rceil"`` rule, which never clips, so stochastic
+        rounding stays unbiased (Quartet's code also scales gradient blocks so nothing clips)."""
+        base = {"element": "fp4_e2m1", "block_size": 32, "scale_format": "e8m0", "scale_mode": "rceil",
+                "hadamard": True, "hadamard_block_size": 32, "forward_quantizer": "quest",
+                "grad_rounding": "stochastic"}
         return cls(**{**base, **changes})
 
     @classmethod
@@ -146,6 +186,8 @@ class QuantScheme:
             else:
                 base = name if self.block_size == usual else f"{name}/{self.block_size}"
         parts = [base]
+        if self.forward_quantizer == "quest":
+            parts.append("quest")
         if self.hadamard:
             parts.append("+rht")
         if self.quantize_backward:
@@ -170,6 +212,13 @@ def _quantized_operands(
     generator: torch.Generator | None, seed: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Quantize the operands of ``a @ b^T`` (both (·, L), inner dimension L last)."""
+    a, b = _rotated(a, b, scheme, seed)
+    return scheme.quantize(a, rounding_a, generator), scheme.quantize(b, rounding_b, generator)
+
+
+def _rotated(a: torch.Tensor, b: torch.Tensor, scheme: QuantScheme, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both operands of ``a @ b^T`` rotated by the scheme's random Hadamard transform along the
+    inner dimension (zero-padded to whole blocks), or unchanged when the scheme has none."""
     if scheme.hadamard:
         hb = scheme.hadamard_block_size
         pad = (-a.shape[-1]) % hb
@@ -177,7 +226,24 @@ def _quantized_operands(
             a, b = F.pad(a, (0, pad)), F.pad(b, (0, pad))
         a = random_hadamard_transform(a, seed=seed, block_size=hb, backend=scheme.backend)
         b = random_hadamard_transform(b, seed=seed, block_size=hb, backend=scheme.backend)
-    return scheme.quantize(a, rounding_a, generator), scheme.quantize(b, rounding_b, generator)
+    return a, b
+
+
+def _unrotated(t: torch.Tensor, scheme: QuantScheme, seed: int, width: int) -> torch.Tensor:
+    """Undo :func:`_rotated` on the rows of ``t`` (the adjoint of the orthonormal rotation, then
+    the padding cut away): maps a gradient with respect to a rotated operand to its original."""
+    if scheme.hadamard:
+        t = inverse_random_hadamard_transform(t, seed=seed, block_size=scheme.hadamard_block_size,
+                                              backend=scheme.backend)
+    return t[:, :width]
+
+
+def _quest_forward(x2: torch.Tensor, w: torch.Tensor, scheme: QuantScheme, seed: int):
+    """Quartet's forward operands: rotated, then QuEST-quantized, with their trust masks."""
+    xr, wr = _rotated(x2, w, scheme, seed)
+    xq, tx = quantize_quest(xr, scheme.element, block_size=scheme.block_size)
+    wq, tw = quantize_quest(wr, scheme.element, block_size=scheme.block_size)
+    return xq, wq, tx, tw
 
 
 class FakeQuantLinearFunction(torch.autograd.Function):
@@ -195,11 +261,17 @@ class FakeQuantLinearFunction(torch.autograd.Function):
             x2 = x.reshape(-1, K).to(torch.float32)
             w = weight.to(torch.float32)
             fr = scheme.forward_rounding
-            xq, wq = _quantized_operands(x2, w, scheme, fr, fr, generator, seed)
+            if scheme.forward_quantizer == "quest":
+                xq, wq, tx, tw = _quest_forward(x2, w, scheme, seed)
+            else:
+                xq, wq = _quantized_operands(x2, w, scheme, fr, fr, generator, seed)
             y = xq @ wq.T
             if bias is not None:
                 y = y + bias.to(torch.float32)
-        ctx.save_for_backward(x2, w)
+        if scheme.forward_quantizer == "quest":  # the backward works on the rotated operands
+            ctx.save_for_backward(xq, wq, tx, tw)
+        else:
+            ctx.save_for_backward(x2, w)
         ctx.scheme, ctx.generator, ctx.seed = scheme, generator, seed
         ctx.x_shape, ctx.x_dtype, ctx.w_dtype = x.shape, x.dtype, weight.dtype
         ctx.has_bias = bias is not None
@@ -207,6 +279,8 @@ class FakeQuantLinearFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
+        if ctx.scheme.forward_quantizer == "quest":
+            return FakeQuantLinearFunction._quest_backward(ctx, grad_out)
         x2, w = ctx.saved_tensors
         scheme, gen, seed = ctx.scheme, ctx.generator, ctx.seed
         N = w.shape[0]
@@ -226,6 +300,40 @@ class FakeQuantLinearFunction(torch.autograd.Function):
                 if ctx.needs_input_grad[1]:  # wgrad, inner dimension M (tokens)
                     gq, xq = _quantized_operands(g.T, x2.T, scheme, gr, fr, gen, seed)
                     dw = gq @ xq.T
+            if ctx.has_bias and ctx.needs_input_grad[2]:
+                db = g.sum(0)
+        if dx is not None:
+            dx = dx.reshape(ctx.x_shape).to(ctx.x_dtype)
+        if dw is not None:
+            dw = dw.to(ctx.w_dtype)
+        return dx, dw, db, None, None, None
+
+    @staticmethod
+    def _quest_backward(ctx, grad_out):
+        """Quartet's backward: the GEMMs use the quantized rotated forward operands ``xq`` (M, K')
+        and ``wq`` (N, K'), re-quantized along N (dgrad) and M (wgrad) as the scheme says; the
+        gradients with respect to them are masked by the trust masks, then rotated back."""
+        xq, wq, tx, tw = ctx.saved_tensors
+        scheme, gen, seed = ctx.scheme, ctx.generator, ctx.seed
+        N, K = wq.shape[0], ctx.x_shape[-1]
+        dx = dw = db = None
+        with torch.autocast(device_type=grad_out.device.type, enabled=False):
+            g = grad_out.reshape(-1, N).to(torch.float32)
+            fr, gr = scheme.forward_rounding, scheme.grad_rounding
+            if ctx.needs_input_grad[0]:  # dgrad, inner dimension N
+                if scheme.quantize_backward:
+                    gq, wqq = _quantized_operands(g, wq.T, scheme, gr, fr, gen, seed)
+                    dxr = gq @ wqq.T
+                else:
+                    dxr = g @ wq
+                dx = _unrotated(dxr * tx, scheme, seed, K)
+            if ctx.needs_input_grad[1]:  # wgrad, inner dimension M (tokens)
+                if scheme.quantize_backward:
+                    gq, xqq = _quantized_operands(g.T, xq.T, scheme, gr, fr, gen, seed)
+                    dwr = gq @ xqq.T
+                else:
+                    dwr = g.T @ xq
+                dw = _unrotated(dwr * tw, scheme, seed, K)
             if ctx.has_bias and ctx.needs_input_grad[2]:
                 db = g.sum(0)
         if dx is not None:

@@ -7,6 +7,8 @@
   results file written atomically.
 - ``sweep``: many runs through any ``concurrent.futures``-style executor (local processes or a
   Dask ``Client``), resuming finished runs and reporting failed ones with their tracebacks.
+- ``synthetic``: a small deterministic loop for the synthetic tasks (selective copying,
+  induction heads): loss on the scored positions, accuracy on held-out samples.
 """
 
 from scalingbook.train.learning_curve import (
@@ -36,6 +38,12 @@ from scalingbook.train.lm import (
     train_run,
 )
 from scalingbook.train.sweep import RunFailure, SweepResult, sweep
+from scalingbook.train.synthetic import (
+    SyntheticResult,
+    evaluate_task,
+    task_model,
+    train_synthetic,
+)
 
 __all__ = [
     "EVAL_STREAM_SEED",
@@ -47,9 +55,11 @@ __all__ = [
     "RunFailure",
     "SCHEDULES",
     "SweepResult",
+    "SyntheticResult",
     "TrainResult",
     "best_by_validation",
     "code_fingerprint",
+    "evaluate_task",
     "load_records",
     "records_path",
     "results_dir",
@@ -61,6 +71,8 @@ __all__ = [
     "run_preset",
     "scheduled_lr",
     "sweep",
+    "task_model",
     "train_regressor",
     "train_run",
+    "train_synthetic",
 ]
