@@ -10,7 +10,8 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-import vl_convert as vlc
+
+from test_viz import marks, scenegraph
 
 from scalingbook.models import MambaConfig, TransformerConfig
 from scalingbook.models.cost import attention_cost, scan_cost
@@ -28,24 +29,6 @@ def evaluate(expr: str, **names: float) -> float:
     if set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", py)) - {"pow", "ceil", *names}:
         raise AssertionError(f"unexpected names in {expr!r}")
     return eval(py, {"__builtins__": {}}, {"pow": math.pow, "ceil": math.ceil, **names})  # noqa: S307
-
-
-def scenegraph(chart) -> dict:
-    sg = vlc.vegalite_to_scenegraph(chart.to_dict())
-    return json.loads(sg) if isinstance(sg, str) else sg
-
-
-def marks(node, marktype):
-    found = []
-    if isinstance(node, dict):
-        if node.get("marktype") == marktype:
-            found.append(node)
-        for value in node.values():
-            found.extend(marks(value, marktype))
-    elif isinstance(node, list):
-        for value in node:
-            found.extend(marks(value, marktype))
-    return found
 
 
 GRID = [(L, d, N) for L in (1, 64, 1000, 2 ** 20) for d in (16, 64, 100, 768) for N in (1, 16, 33)]

@@ -9,7 +9,8 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-import vl_convert as vlc
+
+from test_viz import marks, scenegraph
 
 from scalingbook import viz
 from scalingbook.laws import FPQuantLaw
@@ -49,24 +50,6 @@ def evaluate(expr: str, **names: float) -> float:
         return eval(py, {"__builtins__": {}}, env)
     except ZeroDivisionError:
         return math.inf
-
-
-def scenegraph(chart) -> dict:
-    sg = vlc.vegalite_to_scenegraph(chart.to_dict())
-    return json.loads(sg) if isinstance(sg, str) else sg
-
-
-def marks(node, marktype):
-    found = []
-    if isinstance(node, dict):
-        if node.get("marktype") == marktype:
-            found.append(node)
-        for value in node.values():
-            found.extend(marks(value, marktype))
-    elif isinstance(node, list):
-        for value in node:
-            found.extend(marks(value, marktype))
-    return found
 
 
 # --- the expressions are the package's law ------------------------------------------------------

@@ -118,7 +118,9 @@ def entropy_decomposition_chart(analysis, *, width: int = 360, height: int = 240
     stack = alt.Chart(bars).mark_bar().encode(
         x=alt.X("size:O", sort=order, title="parameters N"),
         y=alt.Y("nats:Q", stack="zero", title="final held-out loss (nats/token)"),
-        color=alt.Color("part:N", scale=alt.Scale(range=[_ENTROPY, _FRONTIER]),
+        color=alt.Color("part:N", scale=alt.Scale(
+            domain=["S(True): entropy of the held-out text", "D_KL(True || model): reducible"],
+            range=[_ENTROPY, _FRONTIER]),
                         legend=alt.Legend(orient="bottom", title=None)),
         order="order:Q", tooltip=["size:O", "part:N", alt.Tooltip("nats:Q", format=".4f")])
     fitted = pd.DataFrame({"size": order,
