@@ -258,3 +258,69 @@ def test_weights_are_scale_free_and_zero_weight_drops_a_run():
         fit_chinchilla(N, D, loss, weights=w[:-1])
     with pytest.raises(ValueError, match="weights"):
         fit_chinchilla(N, D, loss, weights=np.r_[np.ones(3), np.zeros(len(N) - 3)])
+
+
+def _centered_problem(N, D, loss, weights=None, scale=1.0, block=256):
+    u = torch.tensor(np.log(N) - np.log(N).mean())
+    v = torch.tensor(np.log(D) - np.log(D).mean())
+    w = torch.ones(len(N), dtype=torch.float64) if weights is None else weights
+    return HuberProblem(u, v, torch.tensor(np.log(loss)), w, 1e-3, scale, block)
+
+
+@pytest.mark.parametrize("weights_kind", ["ones", "vector", "per_row"])
+def test_fast_evaluation_agrees_with_the_point_by_point_shift(weights_kind):
+    """value_and_grad (one shift per start, blocked) equals value_and_grad_stable (a shift per
+    point), also across block boundaries and for starts whose terms span more than float64's
+    range, which it hands to the stable path."""
+    N, D, loss = runs(noise=0.02, seed=21)
+    gen = torch.Generator().manual_seed(0)
+    theta = torch.tensor(hoffmann_grid()[::37], dtype=torch.float64)
+    theta += 0.3 * torch.randn(theta.shape, dtype=torch.float64, generator=gen)
+    theta[0, 3] = 400.0  # alpha so large that a - alpha u spans ~2000 over the points
+    theta[1, 2] = -900.0  # a floor far below both power-law terms everywhere
+    S = len(theta)
+    if weights_kind == "ones":
+        problem = _centered_problem(N, D, loss, block=7)
+    elif weights_kind == "vector":
+        w = torch.rand(len(N), dtype=torch.float64, generator=gen)
+        problem = _centered_problem(N, D, loss, w, 0.25, block=7)
+    else:
+        w = torch.rand(S, len(N), dtype=torch.float64, generator=gen)
+        problem = _centered_problem(N, D, loss, w, 1.0 / w.sum(1), block=7)
+    f_fast, g_fast = problem.value_and_grad(theta)
+    f_ref, g_ref = problem.value_and_grad_stable(theta)
+    assert torch.isfinite(f_ref).all() and torch.isfinite(f_fast).all()
+    torch.testing.assert_close(f_fast, f_ref, rtol=1e-12, atol=0.0)
+    err = (g_fast - g_ref).norm(dim=1) / g_ref.norm(dim=1).clamp_min(1e-300)
+    assert err.max() < 1e-8
+    # The gradient is the objective's: a central difference along a random direction agrees.
+    d = torch.randn(S, 5, dtype=torch.float64, generator=gen)
+    h = 1e-6
+    fd = (problem.value_and_grad(theta + h * d)[0] - problem.value_and_grad(theta - h * d)[0]) / (2 * h)
+    ok = f_ref > 0
+    torch.testing.assert_close(fd[ok], (g_fast * d).sum(1)[ok], rtol=1e-4, atol=1e-9 * f_ref.max().item())
+
+
+def test_stalled_starts_are_reported_and_the_best_is_unchanged():
+    """Abandoning starts stuck on a plateau (the default) keeps the best optimum and says how
+    many starts it stopped; with stall_window=None every start runs to the end."""
+    N, D, loss = runs(noise=0.01, seed=22)
+    grid = hoffmann_grid()[::5]  # 900 starts, plateau ones among them (a = 0 with alpha = 2, ...)
+    quick = fit_chinchilla(N, D, loss, starts=grid)
+    full = fit_chinchilla(N, D, loss, starts=grid, stall_window=None)
+    assert quick.loss == pytest.approx(full.loss, rel=1e-9)
+    for name in NAMES:
+        assert quick.params[name] == pytest.approx(full.params[name], rel=1e-5), name
+    stalled_name = "stalled far above the best"
+    n_stalled = quick.diagnostics["status_counts"][stalled_name]
+    assert n_stalled > 0 and full.diagnostics["status_counts"][stalled_name] == 0
+    assert sum(quick.diagnostics["status_counts"].values()) == len(grid)
+    # Every stalled start was stopped more than twice above the best, and the count of starts at
+    # the best can only fall (some plateau starts would have escaped later).
+    f, status = quick.diagnostics["objectives"], quick.diagnostics["start_status"]
+    assert (status == stalled_name).sum() == n_stalled
+    assert (f[status == stalled_name] > 2 * quick.loss).all()
+    assert quick.diagnostics["n_at_best"] <= full.diagnostics["n_at_best"]
+    assert quick.diagnostics["evaluations"] <= full.diagnostics["evaluations"]
+    with pytest.raises(ValueError, match="stall_window"):
+        fit_chinchilla(N, D, loss, starts=grid, stall_window=0)

@@ -34,6 +34,7 @@ from scalingbook.fit.huber import (
     CONVERGED,
     MAX_ITER,
     NO_DESCENT,
+    STATUS_NAMES,
     HuberProblem,
     batched_lbfgs,
     hoffmann_grid,
@@ -130,6 +131,7 @@ def fit_chinchilla(
     max_iter: int = 1000,
     best_rtol: float = 1e-6,
     bootstrap_starts: int = 5,
+    stall_window: int | None = 50,
 ) -> FitResult:
     """Fit Hoffmann et al.'s ``L(N, D) = E + A/N^alpha + B/D^beta`` by multistart Huber regression.
 
@@ -166,6 +168,17 @@ def fit_chinchilla(
         A start "reached the best optimum" if its objective is within this relative tolerance.
     bootstrap_starts : int
         Each bootstrap replicate is refitted from this many best distinct full-data optima.
+    stall_window : int or None
+        Every this many iterations, a start more than twice the lowest objective of any start,
+        whose log objective fell by less than 1e-4 over the window and that at this pace would
+        still be more than twice the lowest at ``max_iter``, is stopped as "stalled far above
+        the best" (counted in ``diagnostics["status_counts"]``). Such starts sit on a plateau
+        where a term has vanished (A/N^alpha or B/D^beta far below the loss) and its gradient
+        with it; left running they crawl to the iteration limit and cost about half the fit's
+        time. A few would later have escaped and reached the best optimum, so ``n_at_best`` is
+        smaller with it (by 3 to 15% on our synthetic benchmarks); the best optimum itself was
+        the same in every case we measured. None runs every start until it converges or
+        reaches ``max_iter``.
 
     Returns
     -------
@@ -209,6 +222,8 @@ def fit_chinchilla(
     max_iter = positive_int("max_iter", max_iter)
     best_rtol = positive_scalar("best_rtol", best_rtol)
     bootstrap_starts = positive_int("bootstrap_starts", bootstrap_starts)
+    if stall_window is not None:
+        stall_window = positive_int("stall_window", stall_window)
 
     log_n, log_d, log_l = np.log(n_arr), np.log(d_arr), np.log(l_arr)
     mean_ln, mean_ld = float(log_n.mean()), float(log_d.mean())
@@ -217,7 +232,8 @@ def fit_chinchilla(
     problem = HuberProblem(u, v, ll, tt(w_arr), delta,
                            1.0 if reduction == "sum" else 1.0 / w_arr.sum())
 
-    run = batched_lbfgs(problem, tt(_to_internal(start_grid, mean_ln, mean_ld)), max_iter=max_iter)
+    run = batched_lbfgs(problem, tt(_to_internal(start_grid, mean_ln, mean_ld)), max_iter=max_iter,
+                        stall_window=stall_window)
     f_all = run.f.numpy()
     theta_all = _to_hoffmann(run.theta.numpy(), mean_ln, mean_ld)
     status = run.status.numpy()
@@ -249,18 +265,14 @@ def fit_chinchilla(
             float(np.median((f_all[others] - f_best) / abs(f_best))) if others.any() and f_best else None
         ),
         "n_nonfinite": int((~finite).sum()),
-        "status_counts": {
-            "converged": int((status == CONVERGED).sum()),
-            "no descent along the gradient": int((status == NO_DESCENT).sum()),
-            "iteration limit": int((status == MAX_ITER).sum()),
-        },
-        "best_status": {CONVERGED: "converged", NO_DESCENT: "no descent along the gradient",
-                        MAX_ITER: "iteration limit"}[int(status[best])],
+        "status_counts": {name: int((status == code).sum()) for code, name in STATUS_NAMES.items()},
+        "best_status": STATUS_NAMES[int(status[best])],
         "best_iterations": int(run.iterations[best]),
         "median_iterations": float(np.median(run.iterations.numpy())),
         "evaluations": run.evaluations,
         "objectives": f_all,
         "thetas": theta_all,
+        "start_status": np.array([STATUS_NAMES[int(c)] for c in status]),
         "reduction": reduction,
         "delta": delta,
     }

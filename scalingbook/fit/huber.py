@@ -34,9 +34,9 @@ import torch
 __all__ = ["BatchedLBFGSResult", "HuberProblem", "batched_lbfgs"]
 
 # Stopping codes per start.
-RUNNING, CONVERGED, NO_DESCENT, MAX_ITER = 0, 1, 2, 3
+RUNNING, CONVERGED, NO_DESCENT, MAX_ITER, STALLED = 0, 1, 2, 3, 4
 STATUS_NAMES = {CONVERGED: "converged", NO_DESCENT: "no descent along the gradient",
-                MAX_ITER: "iteration limit"}
+                MAX_ITER: "iteration limit", STALLED: "stalled far above the best"}
 
 
 @dataclass
@@ -48,6 +48,7 @@ class HuberProblem:
     weights : (n,) or (S, n)  per-point weights (bootstrap counts); one row per start if 2-D.
     delta : Huber threshold on log-space residuals.
     scale : the objective is ``scale * sum_i w_i huber(r_i)``; 1 sums, 1/n averages.
+    block : starts evaluated together; a block's (block, n) intermediates should fit in cache.
     """
 
     u: torch.Tensor
@@ -56,13 +57,15 @@ class HuberProblem:
     weights: torch.Tensor
     delta: float
     scale: torch.Tensor | float = 1.0
+    block: int = 256
 
     def rows(self, idx: torch.Tensor) -> HuberProblem:
         """The problem restricted to starts ``idx`` (only weights and scale can differ by row)."""
         if self.weights.ndim == 1:
             return self
         scale = self.scale[idx] if isinstance(self.scale, torch.Tensor) else self.scale
-        return HuberProblem(self.u, self.v, self.log_loss, self.weights[idx], self.delta, scale)
+        return HuberProblem(self.u, self.v, self.log_loss, self.weights[idx], self.delta, scale,
+                            self.block)
 
     def log_prediction(self, theta: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """``LSE`` of the three terms and their softmax shares, each (S, n)."""
@@ -77,12 +80,76 @@ class HuberProblem:
         inv = 1.0 / total
         return top + torch.log(total), e1 * inv, e2 * inv, e3 * inv
 
+    def __post_init__(self) -> None:
+        # What every evaluation reuses: -u and -v stacked, so both power-law terms of a block of
+        # starts are one (rows, 2, n) tensor, and the extremes of u and v.
+        self._neg_uv = torch.stack([-self.u, -self.v])  # (2, n)
+        self._ranges = torch.stack([torch.stack([self.u.min(), self.u.max()]),
+                                    torch.stack([self.v.min(), self.v.max()])])  # (2, 2)
+
     def value_and_grad(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Objective (S,) and its gradient (S, 5) in closed form (no autograd graph to build)."""
+        """Objective (S,) and its gradient (S, 5) in closed form (no autograd graph to build).
+
+        The three terms are exponentiated after subtracting one shift per start: the largest
+        value any term takes over the points, known in closed form because each term is linear
+        in u or v. So no term exceeds 1, nothing overflows, and no per-point maximum is needed.
+        A start whose floor term ``exp(e - shift)`` is below 1e-278 could lose a point's sum to
+        underflow; those rows (and rows with non-finite parameters) take the per-point-shifted
+        :meth:`value_and_grad_stable`. The starts are processed in blocks of :attr:`block` rows
+        so that a block's intermediates stay in cache.
+        """
+        S = theta.shape[0]
+        coef, slope, e = theta[:, 0:2], theta[:, 3:5], theta[:, 2]
+        # Largest value over the points of a - alpha u (and of b - beta v): at an end of u's range.
+        peak = coef - torch.minimum(slope * self._ranges[:, 0], slope * self._ranges[:, 1])
+        shift = torch.maximum(peak.amax(1), e)
+        log_floor = e - shift  # log of the floor term after the shift, <= 0
+        unsafe = ~(log_floor >= -640.0)  # also catches NaN
+        if unsafe.any():
+            f, grad = theta.new_empty(S), theta.new_empty(S, 5)
+            for rows, fast in ((unsafe.nonzero().squeeze(1), False),
+                               ((~unsafe).nonzero().squeeze(1), True)):
+                if rows.numel():
+                    sub = self.rows(rows)
+                    f[rows], grad[rows] = (sub.value_and_grad(theta[rows]) if fast
+                                           else sub.value_and_grad_stable(theta[rows]))
+            return f, grad
+        const = (coef - shift[:, None]).unsqueeze(2)  # (S, 2, 1)
+        slope3 = slope.unsqueeze(2)
+        floor = log_floor.exp_().unsqueeze(1)  # (S, 1)
+        row_weights = self.weights.ndim == 2
+        ll, delta, w = self.log_loss, self.delta, self.weights
+        f, g12, g_floor, g_slope = (theta.new_empty(S), theta.new_empty(S, 2),
+                                    theta.new_empty(S), theta.new_empty(S, 2))
+        for lo in range(0, S, self.block):
+            rows = slice(lo, min(S, lo + self.block))
+            if row_weights:
+                w = self.weights[rows]
+            terms = torch.mul(slope3[rows], self._neg_uv).add_(const[rows]).exp_()  # (rows, 2, n)
+            total = terms.sum(1).add_(floor[rows])
+            r = torch.log(total)
+            r = torch.sub(ll, r, out=r).sub_(shift[rows, None])  # log L - LSE, (rows, n)
+            # psi = d huber / d r = clamp(r, -delta, delta), and huber(r) = psi (r - psi / 2):
+            # r^2 / 2 inside the threshold and delta (|r| - delta / 2) outside, without a branch.
+            psi = r.clamp(-delta, delta)
+            f[rows] = r.add_(psi, alpha=-0.5).mul_(psi).mul_(w).sum(1)
+            # d f / d (term k before the shift) = -w psi / total; times the term, the gradient
+            # with respect to its log-coefficient, and times -u (or -v) with respect to its slope.
+            z = psi.mul_(w).div_(total)
+            g_floor[rows] = z.sum(1)
+            terms.mul_(z.unsqueeze(1))
+            g12[rows] = terms.sum(2)
+            g_slope[rows] = terms.mul_(self._neg_uv).sum(2)
+        grad = torch.cat([g12, (g_floor * floor[:, 0]).unsqueeze(1), g_slope], 1).neg_()
+        if isinstance(self.scale, torch.Tensor):
+            return f.mul_(self.scale), grad.mul_(self.scale[:, None])
+        return f.mul_(self.scale), grad.mul_(self.scale)
+
+    def value_and_grad_stable(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`value_and_grad` with the log-sum-exp shifted point by point: slower, for rows
+        whose terms span more than float64's range across the points."""
         lse, p1, p2, p3 = self.log_prediction(theta)
         r = self.log_loss - lse
-        # psi = d huber / d r = clamp(r, -delta, delta), and huber(r) = psi (r - psi / 2): that is
-        # r^2 / 2 inside the threshold and delta (|r| - delta / 2) outside, without a branch.
         psi = r.clamp(-self.delta, self.delta)
         huber = psi * (r - 0.5 * psi)
         scale = self.scale[:, None] if isinstance(self.scale, torch.Tensor) else self.scale
@@ -117,6 +184,9 @@ def batched_lbfgs(
     ftol: float = 1e-12,
     max_backtracks: int = 50,
     armijo: float = 1e-4,
+    stall_window: int | None = None,
+    stall_factor: float = 2.0,
+    stall_pace: float = 1e-4,
 ) -> BatchedLBFGSResult:
     """Minimize each start independently with L-BFGS and a per-start backtracking line search.
 
@@ -158,6 +228,7 @@ def batched_lbfgs(
     gamma = torch.zeros(n, dtype=x.dtype)  # 0: no curvature pair yet, take a unit step
     status = torch.full((n,), RUNNING, dtype=torch.int64)
     iters = torch.zeros(n, dtype=torch.int64)
+    f_window = f.clone()  # each start's objective at the last window boundary
 
     for it in range(max_iter):
         if n == 0:
@@ -241,6 +312,19 @@ def batched_lbfgs(
         status[small] = CONVERGED
         iters += moved.long()
         x, f, g = x_new, f_new, g_new
+        if stall_window and (it + 1) % stall_window == 0:
+            # f_out holds finished starts' objectives and running starts' initial ones (upper
+            # bounds of their current ones), so its minimum with f is the lowest of any start.
+            seen = torch.cat([f_out, f])
+            seen = seen[torch.isfinite(seen)]
+            if it + 1 >= 2 * stall_window and seen.numel():
+                windows_left = (max_iter - it - 1) / stall_window
+                pace = torch.log(f_window / f)  # fall of log f over the last window
+                gap = torch.log(f / (stall_factor * seen.min()))  # > 0: farther than the factor
+                stalled = (status == RUNNING) & (gap > 0) & (pace < stall_pace) & \
+                    (pace * windows_left < gap)
+                status[stalled] = STALLED
+            f_window = f.clone()
 
         finished = status != RUNNING
         if finished.any():
@@ -248,7 +332,7 @@ def batched_lbfgs(
             x_out[rows], f_out[rows], g_out[rows] = x[finished], f[finished], g[finished]
             status_out[rows], iterations_out[rows] = status[finished], iters[finished]
             keep = ~finished
-            ids, x, f, g = ids[keep], x[keep], f[keep], g[keep]
+            ids, x, f, g, f_window = ids[keep], x[keep], f[keep], g[keep], f_window[keep]
             s_hist, y_hist, rho = s_hist[:, keep], y_hist[:, keep], rho[:, keep]
             gamma, status, iters = gamma[keep], status[keep], iters[keep]
             prob = prob.rows(keep)
@@ -272,3 +356,5 @@ def hoffmann_grid() -> np.ndarray:
     abs_ = np.arange(0.0, 25.01, 5.0)
     mesh = np.meshgrid(abs_, abs_, es, alphas, alphas, indexing="ij")
     return np.stack([m.ravel() for m in mesh], axis=1)
+
+
