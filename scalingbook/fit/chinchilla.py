@@ -170,15 +170,15 @@ def fit_chinchilla(
         Each bootstrap replicate is refitted from this many best distinct full-data optima.
     stall_window : int or None
         Every this many iterations, a start more than twice the lowest objective of any start,
-        whose log objective fell by less than 1e-4 over the window and that at this pace would
+        whose log objective fell by less than 1e-3 over the window and that at this pace would
         still be more than twice the lowest at ``max_iter``, is stopped as "stalled far above
         the best" (counted in ``diagnostics["status_counts"]``). Such starts sit on a plateau
         where a term has vanished (A/N^alpha or B/D^beta far below the loss) and its gradient
         with it; left running they crawl to the iteration limit and cost about half the fit's
-        time. A few would later have escaped and reached the best optimum, so ``n_at_best`` is
-        smaller with it (by 3 to 15% on our synthetic benchmarks); the best optimum itself was
-        the same in every case we measured. None runs every start until it converges or
-        reaches ``max_iter``.
+        time. Some would later have escaped and reached the best optimum, so ``n_at_best`` is
+        smaller with it (by 4 to 15% on the benchmark's synthetic runs); the best optimum
+        itself was the same in every case we measured. None runs every start until it
+        converges or reaches ``max_iter``.
 
     Returns
     -------

@@ -57,7 +57,7 @@ class HuberProblem:
     weights: torch.Tensor
     delta: float
     scale: torch.Tensor | float = 1.0
-    block: int = 256
+    block: int = 128
 
     def rows(self, idx: torch.Tensor) -> HuberProblem:
         """The problem restricted to starts ``idx`` (only weights and scale can differ by row)."""
@@ -118,13 +118,13 @@ class HuberProblem:
         slope3 = slope.unsqueeze(2)
         floor = log_floor.exp_().unsqueeze(1)  # (S, 1)
         row_weights = self.weights.ndim == 2
-        ll, delta, w = self.log_loss, self.delta, self.weights
+        ll, delta = self.log_loss, self.delta
         f, g12, g_floor, g_slope = (theta.new_empty(S), theta.new_empty(S, 2),
                                     theta.new_empty(S), theta.new_empty(S, 2))
-        for lo in range(0, S, self.block):
+
+        def block(lo: int) -> None:
             rows = slice(lo, min(S, lo + self.block))
-            if row_weights:
-                w = self.weights[rows]
+            wr = self.weights[rows] if row_weights else self.weights
             terms = torch.mul(slope3[rows], self._neg_uv).add_(const[rows]).exp_()  # (rows, 2, n)
             total = terms.sum(1).add_(floor[rows])
             r = torch.log(total)
@@ -132,14 +132,17 @@ class HuberProblem:
             # psi = d huber / d r = clamp(r, -delta, delta), and huber(r) = psi (r - psi / 2):
             # r^2 / 2 inside the threshold and delta (|r| - delta / 2) outside, without a branch.
             psi = r.clamp(-delta, delta)
-            f[rows] = r.add_(psi, alpha=-0.5).mul_(psi).mul_(w).sum(1)
+            f[rows] = r.add_(psi, alpha=-0.5).mul_(psi).mul_(wr).sum(1)
             # d f / d (term k before the shift) = -w psi / total; times the term, the gradient
             # with respect to its log-coefficient, and times -u (or -v) with respect to its slope.
-            z = psi.mul_(w).div_(total)
+            z = psi.mul_(wr).div_(total)
             g_floor[rows] = z.sum(1)
             terms.mul_(z.unsqueeze(1))
             g12[rows] = terms.sum(2)
             g_slope[rows] = terms.mul_(self._neg_uv).sum(2)
+
+        for lo in range(0, S, self.block):
+            block(lo)
         grad = torch.cat([g12, (g_floor * floor[:, 0]).unsqueeze(1), g_slope], 1).neg_()
         if isinstance(self.scale, torch.Tensor):
             return f.mul_(self.scale), grad.mul_(self.scale[:, None])
@@ -186,7 +189,7 @@ def batched_lbfgs(
     armijo: float = 1e-4,
     stall_window: int | None = None,
     stall_factor: float = 2.0,
-    stall_pace: float = 1e-4,
+    stall_pace: float = 1e-3,
 ) -> BatchedLBFGSResult:
     """Minimize each start independently with L-BFGS and a per-start backtracking line search.
 
