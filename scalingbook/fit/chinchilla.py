@@ -38,6 +38,7 @@ from scalingbook.fit.huber import (
     HuberProblem,
     batched_lbfgs,
     hoffmann_grid,
+    refit_replicates,
 )
 from scalingbook.fit.least_squares import (
     _bootstrap_weights,
@@ -313,20 +314,15 @@ def fit_chinchilla(
         # Start every replicate from the best distinct optima of the full fit (the grid for each
         # replicate would cost n_boot times the full fit and almost always lands on the same one).
         order = np.where(finite, f_all, np.inf)
-        seeds_h = _distinct_best(theta_all, order, bootstrap_starts)
-        k = len(seeds_h)
-        seeds_int = _to_internal(seeds_h, mean_ln, mean_ld)
-        theta0 = np.tile(seeds_int, (n_boot, 1))  # replicate-major: rows b*k .. b*k + k - 1
-        w_rows = np.repeat(weights * w_arr, k, axis=0)
-        scale = 1.0 if reduction == "sum" else 1.0 / w_rows.sum(1)
-        boot_problem = HuberProblem(u, v, ll, tt(w_rows), delta,
-                                    scale if isinstance(scale, float) else tt(scale))
-        brun = batched_lbfgs(boot_problem, tt(theta0), max_iter=max_iter)
-        bf = np.where(np.isfinite(brun.f.numpy()), brun.f.numpy(), np.inf).reshape(n_boot, k)
-        pick = np.argmin(bf, axis=1)
-        btheta = _to_hoffmann(brun.theta.numpy(), mean_ln, mean_ld).reshape(n_boot, k, 5)
-        btheta = btheta[np.arange(n_boot), pick]
-        bstatus = brun.status.numpy().reshape(n_boot, k)[np.arange(n_boot), pick]
+        seeds = _to_internal(_distinct_best(theta_all, order, bootstrap_starts), mean_ln, mean_ld)
+
+        def problem_for(w_rows: np.ndarray) -> HuberProblem:
+            w_rows = w_rows * w_arr
+            scale = 1.0 if reduction == "sum" else tt(1.0 / w_rows.sum(1))
+            return HuberProblem(u, v, ll, tt(w_rows), delta, scale)
+
+        btheta, bstatus = refit_replicates(problem_for, weights, seeds, max_iter)
+        btheta = _to_hoffmann(btheta, mean_ln, mean_ld)
         boot = _params_from_theta(btheta)
         ci = _percentile_ci(boot, list(NAMES))
         n_failed = int((bstatus == MAX_ITER).sum())

@@ -46,6 +46,7 @@ from scalingbook.fit.huber import (
     NO_DESCENT,
     STATUS_NAMES,
     batched_lbfgs,
+    refit_replicates,
 )
 from scalingbook.fit.least_squares import (
     _bootstrap_weights,
@@ -341,15 +342,12 @@ def fit_fp_quant(
                                      min_distinct=min(3, len(np.unique(em_codes))))
         order = np.where(finite, f_all, np.inf)
         seeds = _distinct_best(theta_all, order, bootstrap_starts)
-        kk = len(seeds)
-        theta0 = np.tile(seeds, (n_boot, 1))
-        bproblem = _PenaltyProblem(tt(x), tt(offset), tt(base), tt(np.log(l_arr)),
-                                   tt(np.repeat(weights, kk, axis=0)), huber_delta)
-        brun = batched_lbfgs(bproblem, tt(theta0), max_iter=max_iter)
-        bf = np.where(np.isfinite(brun.f.numpy()), brun.f.numpy(), np.inf).reshape(n_boot, kk)
-        pick = np.argmin(bf, axis=1)
-        btheta = brun.theta.numpy().reshape(n_boot, kk, k)[np.arange(n_boot), pick]
-        bstatus = brun.status.numpy().reshape(n_boot, kk)[np.arange(n_boot), pick]
+
+        def problem_for(w_rows: np.ndarray) -> _PenaltyProblem:
+            return _PenaltyProblem(tt(x), tt(offset), tt(base), tt(np.log(l_arr)), tt(w_rows),
+                                   huber_delta)
+
+        btheta, bstatus = refit_replicates(problem_for, weights, seeds, max_iter)
         boot = to_params(btheta)
         ci = _percentile_ci(boot, list(NAMES))
         for name in diagnostics["held"]:

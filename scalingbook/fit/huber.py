@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["BatchedLBFGSResult", "HuberProblem", "batched_lbfgs"]
+__all__ = ["BatchedLBFGSResult", "HuberProblem", "batched_lbfgs", "refit_replicates"]
 
 # Stopping codes per start.
 RUNNING, CONVERGED, NO_DESCENT, MAX_ITER, STALLED = 0, 1, 2, 3, 4
@@ -345,6 +345,28 @@ def batched_lbfgs(
         x_out[ids], f_out[ids], iterations_out[ids] = x, f, iters
         status_out[ids] = MAX_ITER
     return BatchedLBFGSResult(x_out, f_out, status_out, iterations_out, evaluations)
+
+
+def refit_replicates(problem_for, weights: np.ndarray, seeds: np.ndarray, max_iter: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Refit every bootstrap replicate from the same few starts, all in one batched program.
+
+    problem_for : callable taking (R * k, n) per-row weights and returning the problem whose
+        row r belongs to replicate r // k (any problem :func:`batched_lbfgs` accepts).
+    weights : (R, n) array, one row of per-point weights (resampling counts) per replicate.
+    seeds : (k, p) array of starts in the problem's coordinates (typically the full fit's best
+        distinct optima); every replicate starts from all k.
+
+    Returns each replicate's best of its k refits, ``(theta (R, p), status (R,))``.
+    """
+    n_boot, k = len(weights), len(seeds)
+    theta0 = torch.as_tensor(np.tile(seeds, (n_boot, 1)), dtype=torch.float64)  # replicate-major
+    run = batched_lbfgs(problem_for(np.repeat(weights, k, axis=0)), theta0, max_iter=max_iter)
+    f = run.f.numpy()
+    pick = np.argmin(np.where(np.isfinite(f), f, np.inf).reshape(n_boot, k), axis=1)
+    rows = np.arange(n_boot)
+    theta = run.theta.numpy().reshape(n_boot, k, -1)[rows, pick]
+    return theta, run.status.numpy().reshape(n_boot, k)[rows, pick]
 
 
 def hoffmann_grid() -> np.ndarray:
