@@ -202,6 +202,9 @@ def _parser() -> _Parser:
                      help="fit from K of Hoffmann's 4,500 starts (chinchilla; default: all; see below)")
     est.add_argument("--max-iter", type=_int_at_least(1), metavar="M",
                      help="L-BFGS iterations per start (chinchilla; default: 1000)")
+    est.add_argument("--no-stall-stop", action="store_true",
+                     help="run every start until it converges or reaches --max-iter, instead of "
+                          "stopping starts stalled on a plateau far above the best (chinchilla)")
     out = fit.add_argument_group("output")
     out.add_argument("--predict", type=_predict_point, action="append", default=[], metavar="N=..,D=..",
                      help="the law at these inputs, with its bootstrap band (repeatable)")
@@ -232,7 +235,8 @@ def _check_flags(args: argparse.Namespace) -> _Columns:
         inputs = {"N": (args.n_col or "N", "--n-col"), "D": (args.d_col or "D", "--d-col")}
     else:
         misplaced = {"--n-col": args.n_col, "--d-col": args.d_col, "--delta": args.delta,
-                     "--starts": args.starts, "--max-iter": args.max_iter, "--budget": args.budget or None}
+                     "--starts": args.starts, "--max-iter": args.max_iter, "--budget": args.budget or None,
+                     "--no-stall-stop": args.no_stall_stop or None}
         inputs = {"x": (args.x_col or "N", "--x-col")}
     for flag, value in misplaced.items():
         if value is not None:
@@ -404,6 +408,8 @@ def _fit(args: argparse.Namespace, runs: _Runs, columns: _Columns, law: _Law):
                 options = {"delta": args.delta, "max_iter": args.max_iter,
                            "starts": _start_subset(args.starts) if args.starts else None}
                 options = {k: v for k, v in options.items() if v is not None}
+                if args.no_stall_stop:
+                    options["stall_window"] = None
                 result = fit_chinchilla(runs.inputs["N"], runs.inputs["D"], runs.loss, **common, **options)
             elif law.name == "power-offset":
                 result = fit_power_law_with_offset(runs.inputs["x"], runs.loss, **common)

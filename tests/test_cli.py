@@ -291,3 +291,16 @@ def test_an_unreadable_path_and_a_one_group_bootstrap_are_errors_too(tmp_path):
     lines = err.strip().splitlines()
     assert code == 2 and out == "" and len(lines) == 1, err
     assert lines[0].startswith("error: column 'seed' (--group-col) has a single group")
+
+
+def test_no_stall_stop_runs_every_start_to_the_end(tmp_path):
+    """By default plateau starts are stopped and counted in the multistart line; --no-stall-stop
+    lets them run, and is refused for a law it does not apply to."""
+    csv = write_runs(tmp_path / "runs.csv")
+    args = ["fit", csv, "--starts", 300, "--max-iter", 200]
+    code, out, _ = run(*args)
+    assert code == 0 and "stalled far above the best" in out
+    code, out, _ = run(*args, "--no-stall-stop")
+    assert code == 0 and "stalled far above the best" not in out
+    code, _, err = run("fit", csv, "--law", "power", "--x-col", "N", "--no-stall-stop")
+    assert code != 0 and "--no-stall-stop applies to --law chinchilla only" in err
