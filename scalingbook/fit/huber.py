@@ -93,18 +93,22 @@ class HuberProblem:
         The three terms are exponentiated after subtracting one shift per start: the largest
         value any term takes over the points, known in closed form because each term is linear
         in u or v. So no term exceeds 1, nothing overflows, and no per-point maximum is needed.
-        A start whose floor term ``exp(e - shift)`` is below 1e-278 could lose a point's sum to
-        underflow; those rows (and rows with non-finite parameters) take the per-point-shifted
-        :meth:`value_and_grad_stable`. The starts are processed in blocks of :attr:`block` rows
+        A start whose terms span more than 640 nats across the points (so that at some point
+        every term could underflow after the shift), and any start with non-finite parameters,
+        takes the per-point-shifted :meth:`value_and_grad_stable` instead. The starts are processed in blocks of :attr:`block` rows
         so that a block's intermediates stay in cache.
         """
         S = theta.shape[0]
         coef, slope, e = theta[:, 0:2], theta[:, 3:5], theta[:, 2]
-        # Largest value over the points of a - alpha u (and of b - beta v): at an end of u's range.
-        peak = coef - torch.minimum(slope * self._ranges[:, 0], slope * self._ranges[:, 1])
+        # Largest and smallest values over the points of a - alpha u (and of b - beta v): at the
+        # ends of u's range.
+        at_ends = slope.unsqueeze(2) * self._ranges  # (S, 2, 2)
+        peak = coef - at_ends.amin(2)
+        trough = coef - at_ends.amax(2)
         shift = torch.maximum(peak.amax(1), e)
-        log_floor = e - shift  # log of the floor term after the shift, <= 0
-        unsafe = ~(log_floor >= -640.0)  # also catches NaN
+        # At every point the largest term is at least exp(max(troughs, e) - shift); above
+        # e^-640 no point's sum can underflow.
+        unsafe = ~(torch.maximum(trough.amax(1), e) - shift >= -640.0)  # also catches NaN
         if unsafe.any():
             f, grad = theta.new_empty(S), theta.new_empty(S, 5)
             for rows, fast in ((unsafe.nonzero().squeeze(1), False),
@@ -116,7 +120,7 @@ class HuberProblem:
             return f, grad
         const = (coef - shift[:, None]).unsqueeze(2)  # (S, 2, 1)
         slope3 = slope.unsqueeze(2)
-        floor = log_floor.exp_().unsqueeze(1)  # (S, 1)
+        floor = (e - shift).exp_().unsqueeze(1)  # the floor term after the shift, (S, 1)
         row_weights = self.weights.ndim == 2
         ll, delta = self.log_loss, self.delta
         f, g12, g_floor, g_slope = (theta.new_empty(S), theta.new_empty(S, 2),
@@ -187,6 +191,7 @@ def batched_lbfgs(
     ftol: float = 1e-12,
     max_backtracks: int = 50,
     armijo: float = 1e-4,
+    max_step: float | None = None,
     stall_window: int | None = None,
     stall_factor: float = 2.0,
     stall_pace: float = 1e-3,
@@ -265,7 +270,13 @@ def batched_lbfgs(
         status[done] = CONVERGED
 
         # Backtracking line search, per start; only the still-searching rows are evaluated.
-        step = torch.ones(n, dtype=x.dtype)
+        # The first trial moves no parameter by more than max_step: on a plateau the curvature
+        # pairs can make d astronomically long (1e6 .. 1e286 was seen), and halving down from
+        # there costs dozens of evaluations of absurd points.
+        if max_step:
+            step = (max_step / d.abs().amax(1)).clamp_(max=1.0)
+        else:
+            step = torch.ones(n, dtype=x.dtype)
         accepted = done.clone()
         x_new, f_new, g_new = x.clone(), f.clone(), g.clone()
         for _ in range(max_backtracks):
