@@ -5,7 +5,8 @@ objective (Huber, delta = 1e-3, on log-space residuals, summed over points) from
 Hoffmann et al. grid of 4,500 starts:
 
 - ours: :func:`scalingbook.fit.fit_chinchilla`, every start advancing in one batched float64
-  torch program (per-start L-BFGS history and line search), run twice: as it is called by
+  numpy program (per-start L-BFGS history and line search; blocks of starts evaluated on
+  ``scalingbook.fit.huber.default_threads()`` threads), run twice: as it is called by
   default, where starts stalled on a plateau far above the best are stopped, and with
   ``stall_window=None``, where every start runs until it converges or hits the iteration limit;
 - the loop: one ``scipy.optimize.minimize(method="L-BFGS-B")`` call per start in Hoffmann's
@@ -19,7 +20,7 @@ starts of a shuffled (seeded) grid and extrapolates the loop's time linearly to 
 saying so; its best objective is then the best of those K starts only.
 
 Usage: python benchmarks/bench_fit_chinchilla.py [--loop-starts K]
-       [--loop-gradient analytic|numeric|both] [--points N] [--noise S] [--threads T] [--seed S]
+       [--loop-gradient analytic|numeric|both] [--points N] [--noise S] [--seed S]
 Goals (issue 3): ours >= 30x faster than the loop; our objective no worse than the loop's best.
 """
 
@@ -29,10 +30,10 @@ import argparse
 import time
 
 import numpy as np
-import torch
 from scipy.optimize import minimize
 
 from scalingbook.fit import chinchilla_objective, fit_chinchilla, hoffmann_grid
+from scalingbook.fit.huber import default_threads
 from scalingbook.laws import ChinchillaLaw
 
 PLANTED = ChinchillaLaw(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)  # Hoffmann et al.'s fit
@@ -50,20 +51,28 @@ def synthetic_runs(n_points: int, noise: float, seed: int):
 
 
 def loop_fit(N, D, loss, starts, delta=1e-3, gradient="analytic"):
-    """One scipy L-BFGS-B call per start, objective (and exact gradient) in numpy."""
+    """One scipy L-BFGS-B call per start: the objective in numpy, with its exact gradient or alone."""
     ln, ld, ll = np.log(N), np.log(D), np.log(loss)
 
-    def fun(theta):
+    def terms(theta):
         a, b, e, alpha, beta = theta
         t = np.stack([a - alpha * ln, b - beta * ld, np.full_like(ln, e)])
         top = t.max(0)
         ex = np.exp(t - top)
         tot = ex.sum(0)
-        lse = top + np.log(tot)
-        p = ex / tot
-        r = ll - lse
+        return ex, tot, ll - (top + np.log(tot))
+
+    def huber(r):
         ar = np.abs(r)
-        f = np.where(ar <= delta, 0.5 * r * r, delta * (ar - 0.5 * delta)).sum()
+        return np.where(ar <= delta, 0.5 * r * r, delta * (ar - 0.5 * delta)).sum()
+
+    def value(theta):  # what the finite-difference loop calls: the objective alone
+        return huber(terms(theta)[2])
+
+    def fun(theta):
+        ex, tot, r = terms(theta)
+        p = ex / tot
+        f = huber(r)
         q = -np.clip(r, -delta, delta)
         grad = np.array([(q * p[0]).sum(), (q * p[1]).sum(), (q * p[2]).sum(),
                          -(q * p[0] * ln).sum(), -(q * p[1] * ld).sum()])
@@ -72,7 +81,7 @@ def loop_fit(N, D, loss, starts, delta=1e-3, gradient="analytic"):
     if gradient == "analytic":
         results = [minimize(fun, s, jac=True, method="L-BFGS-B") for s in starts]
     else:
-        results = [minimize(lambda t: fun(t)[0], s, method="L-BFGS-B") for s in starts]
+        results = [minimize(value, s, method="L-BFGS-B") for s in starts]
     return np.array([r.fun for r in results]), np.array([r.x for r in results]), \
         np.array([r.success for r in results])
 
@@ -86,17 +95,14 @@ def main() -> None:
                              "minimize call without jac does), or both (default)")
     parser.add_argument("--points", type=int, default=240)
     parser.add_argument("--noise", type=float, default=0.01, help="log-normal sigma of the loss")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
 
     N, D, loss = synthetic_runs(args.points, args.noise, args.seed)
     grid = hoffmann_grid()
     print(f"data: {len(N)} runs from {PLANTED}, log-normal noise sigma={args.noise}")
     print(f"grid: {len(grid)} starts (Hoffmann et al.), Huber delta=1e-3, summed; "
-          f"torch threads={torch.get_num_threads()}")
+          f"our evaluation threads={default_threads()} (the loop runs on one)")
 
     ours = {}
     for label, kwargs in (("ours", {}), ("ours, no stall rule", {"stall_window": None})):

@@ -66,7 +66,7 @@ call. The package's two fits cost about 5 CPU-minutes on the whole grids, so by 
 extrapolated linearly to the whole grid, labelled as such (``--max-starts 0``: the whole grids;
 about 5 minutes of wall time for the synthetic runs, twice that with ``--epoch``). The machine is
 shared: the load average is printed before and after so a noisy run shows. Ours runs on one
-torch thread by default (``--threads``), the package on its pool of ``os.cpu_count()`` processes,
+thread by default (``--threads``), the package on its pool of ``os.cpu_count()`` processes,
 which favours the package; ``--serial`` gives each one core (the package in-process).
 
 Usage: python benchmarks/bench_fit_chinchilla_package.py [--points N] [--noise S] [--seed S]
@@ -92,7 +92,6 @@ from unittest import mock
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy.optimize import minimize
 
 from scalingbook.fit import chinchilla_objective, fit_chinchilla, hoffmann_grid
@@ -220,7 +219,7 @@ def report_dataset(label, tag, N, D, loss, args, workdir, planted=None):
     from chinchilla._metrics import log_huber
 
     parallel = not args.serial
-    # The package first: its pool forks this process, best done before torch has run anything.
+    # The package first: its pool forks this process, best done before our threads exist.
     p_def, t_def, t_run, k_def, n_def, _ = package_fit(
         N, D, loss, workdir, f"{tag}-default", README_GRID, parallel=parallel,
         max_starts=args.max_starts, seed=args.seed)
@@ -238,12 +237,12 @@ def report_dataset(label, tag, N, D, loss, args, workdir, planted=None):
               f"the best of those only; --max-starts 0 runs the whole grids)")
 
     t0 = time.perf_counter()
-    fit = fit_chinchilla(N, D, loss, starts=hoffmann_grid())
+    fit = fit_chinchilla(N, D, loss, starts=hoffmann_grid(), threads=args.ours_threads)
     t_ours = time.perf_counter() - t0
     p_ours = dict(fit.params)
     dg = fit.diagnostics
-    print(f"ours (batched L-BFGS, Huber delta=1e-3 sum, 4,500 starts, torch threads "
-          f"{torch.get_num_threads()}): {t_ours:.1f} s; {dg['n_at_best']} starts at the best; "
+    print(f"ours (batched L-BFGS, Huber delta=1e-3 sum, 4,500 starts, threads "
+          f"{args.ours_threads}): {t_ours:.1f} s; {dg['n_at_best']} starts at the best; "
           f"status {dg['status_counts']}")
 
     # Evidence: restart ours from the package's best Hoffmann-style point only.
@@ -309,10 +308,10 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=0.01, help="log-normal sigma of the loss")
     parser.add_argument("--seed", type=int, default=0, help="data seed (and the probe's)")
     parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads for ours (default 1: on the shared 2-core machine two "
-                             "threads ran ~10x slower than one; the package keeps its process pool)")
+                        help="threads for ours (default 1, the most conservative; the package "
+                             "keeps its process pool)")
     parser.add_argument("--serial", action="store_true",
-                        help="one core each: the package in-process, ours on one torch thread")
+                        help="one core each: the package in-process, ours on one thread")
     parser.add_argument("--max-starts", type=int, default=1000,
                         help="run K random starts of each package grid and extrapolate its time "
                              "(default 1000, to stay within ~5 minutes; 0: the whole grids)")
@@ -321,7 +320,7 @@ def main() -> None:
     parser.add_argument("--epoch", action="store_true",
                         help="also fit Epoch AI's extraction of the Chinchilla runs (/work/shared)")
     args = parser.parse_args()
-    torch.set_num_threads(1 if args.serial else args.threads)
+    args.ours_threads = 1 if args.serial else args.threads
 
     try:
         import chinchilla  # noqa: F401  (the benchmark extra)

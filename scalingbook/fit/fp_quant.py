@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
 from scalingbook._validate import (
     as_float_array,
@@ -66,7 +65,7 @@ NAMES = ("gamma", "delta", "nu", "alpha", "beta")
 
 @dataclass
 class _PenaltyProblem:
-    """One Huber fit of ``log L = log(base + exp(theta . x + offset))`` (float64 tensors).
+    """One Huber fit of ``log L = log(base + exp(theta . x + offset))`` (float64 arrays).
 
     x : (n, k)  the centered design columns of the free parameters (see ``_design``).
     offset : (n,)  the fixed part of ``log rho`` (held exponents, ``log log2 B``; -inf at B = 1).
@@ -74,31 +73,32 @@ class _PenaltyProblem:
     weights : (n,) or (S, n); the objective is ``scale * sum_i w_i huber(r_i)``.
     """
 
-    x: torch.Tensor
-    offset: torch.Tensor
-    base: torch.Tensor
-    log_loss: torch.Tensor
-    weights: torch.Tensor
+    x: np.ndarray
+    offset: np.ndarray
+    base: np.ndarray
+    log_loss: np.ndarray
+    weights: np.ndarray
     delta: float
-    scale: torch.Tensor | float = 1.0
+    scale: np.ndarray | float = 1.0
 
-    def rows(self, idx: torch.Tensor) -> _PenaltyProblem:
+    def rows(self, idx: np.ndarray) -> _PenaltyProblem:
         if self.weights.ndim == 1:
             return self
-        scale = self.scale[idx] if isinstance(self.scale, torch.Tensor) else self.scale
+        scale = self.scale[idx] if isinstance(self.scale, np.ndarray) else self.scale
         return _PenaltyProblem(self.x, self.offset, self.base, self.log_loss, self.weights[idx],
                                self.delta, scale)
 
-    def value_and_grad(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def value_and_grad(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Objective (S,) and its gradient (S, k) in closed form."""
         # exp of at most 700 keeps a wild start finite; such a start simply has a huge objective
-        t = (theta @ self.x.T + self.offset).clamp(max=700.0)
-        rho = torch.exp(t)
+        with np.errstate(invalid="ignore"):
+            t = np.minimum(theta @ self.x.T + self.offset, 700.0)
+        rho = np.exp(t)
         pred = self.base + rho
-        r = self.log_loss - torch.log(pred)
-        psi = r.clamp(-self.delta, self.delta)
+        r = self.log_loss - np.log(pred)
+        psi = np.clip(r, -self.delta, self.delta)
         huber = psi * (r - 0.5 * psi)
-        scale = self.scale[:, None] if isinstance(self.scale, torch.Tensor) else self.scale
+        scale = self.scale[:, None] if isinstance(self.scale, np.ndarray) else self.scale
         w = self.weights * scale
         f = (w * huber).sum(1)
         # dr/dt = -rho / pred, so df/dtheta = -sum_i w_i psi_i (rho_i / pred_i) x_i
@@ -279,10 +279,10 @@ def fit_fp_quant(
             raise ValueError(f"starts must have shape (S, {k}) with columns ({', '.join(free)}), "
                              f"got {start_grid.shape}")
 
-    tt = lambda a: torch.tensor(np.array(a, dtype=np.float64))
+    tt = lambda a: np.array(a, dtype=np.float64)
     problem = _PenaltyProblem(tt(x), tt(offset), tt(base), tt(np.log(l_arr)), tt(np.ones(n)), huber_delta)
     run = batched_lbfgs(problem, tt(start_grid), max_iter=max_iter)
-    f_all, theta_all, status = run.f.numpy(), run.theta.numpy(), run.status.numpy()
+    f_all, theta_all, status = run.f, run.theta, run.status
     finite = np.isfinite(f_all)
     if not finite.any():
         raise RuntimeError("every start ended with a non-finite objective; check the data")
