@@ -20,7 +20,7 @@ starts of a shuffled (seeded) grid and extrapolates the loop's time linearly to 
 saying so; its best objective is then the best of those K starts only.
 
 Usage: python benchmarks/bench_fit_chinchilla.py [--loop-starts K]
-       [--loop-gradient analytic|numeric|both] [--points N] [--noise S] [--seed S]
+       [--loop-gradient analytic|numeric|both] [--points N] [--noise S] [--seed S] [--epoch]
 Goals (issue 3): ours >= 30x faster than the loop; our objective no worse than the loop's best.
 """
 
@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import minimize
 
 from scalingbook.fit import chinchilla_objective, fit_chinchilla, hoffmann_grid
@@ -37,6 +39,9 @@ from scalingbook.fit.huber import default_threads
 from scalingbook.laws import ChinchillaLaw
 
 PLANTED = ChinchillaLaw(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)  # Hoffmann et al.'s fit
+# Public data beside the project (never copied into it); absent on a clone elsewhere.
+EPOCH_CSV = Path(__file__).resolve().parents[2] / "shared" / "external" / "chinchilla_epoch" / \
+    "svg_extracted_data.csv"
 
 
 def synthetic_runs(n_points: int, noise: float, seed: int):
@@ -48,6 +53,24 @@ def synthetic_runs(n_points: int, noise: float, seed: int):
     D = np.tile(np.geomspace(5e9, 5e11, n_tokens), n_sizes)
     loss = PLANTED.loss(N, D) * np.exp(rng.normal(0.0, noise, N.size))
     return N, D, loss
+
+
+def epoch_runs():
+    """Epoch AI's extraction of Hoffmann et al.'s Figure 4, as Epoch fit it (240 runs), or None.
+
+    Epoch drop the 5 runs of highest loss and derive tokens as D = C / (6 N); see the README
+    beside the CSV. Unlike the synthetic grid, almost every run has its own N and D (140 model
+    sizes and 240 token counts among 240 runs).
+    """
+    if not EPOCH_CSV.is_file():
+        print(f"\nEpoch AI data: {EPOCH_CSV} not found (../shared is absent here); skipping it")
+        return None
+    df = pd.read_csv(EPOCH_CSV)
+    fifth_largest = np.sort(df["loss"].to_numpy())[-5]
+    df = df[df["loss"] < fifth_largest]
+    N = df["Model Size"].to_numpy(float)
+    D = df["Training FLOP"].to_numpy(float) / (6 * N)
+    return N, D, df["loss"].to_numpy(float)
 
 
 def loop_fit(N, D, loss, starts, delta=1e-3, gradient="analytic"):
@@ -96,25 +119,39 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=240)
     parser.add_argument("--noise", type=float, default=0.01, help="log-normal sigma of the loss")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epoch", action="store_true",
+                        help="also compare on Epoch AI's extraction of the Chinchilla runs "
+                             "(../shared/external; skipped when absent)")
     args = parser.parse_args()
 
     N, D, loss = synthetic_runs(args.points, args.noise, args.seed)
+    print(f"our evaluation threads={default_threads()} (the loop runs on one)")
+    compare(f"{len(N)} synthetic runs from {PLANTED}, log-normal noise sigma={args.noise}",
+            N, D, loss, args)
+    if args.epoch:
+        runs = epoch_runs()
+        if runs is not None:
+            compare(f"Epoch AI's extraction of Hoffmann et al.'s runs ({len(runs[0])} runs)",
+                    *runs, args)
+
+
+def compare(label: str, N, D, loss, args) -> None:
+    """Ours (with and without the stall rule) against the loop(s) on one data set."""
     grid = hoffmann_grid()
-    print(f"data: {len(N)} runs from {PLANTED}, log-normal noise sigma={args.noise}")
-    print(f"grid: {len(grid)} starts (Hoffmann et al.), Huber delta=1e-3, summed; "
-          f"our evaluation threads={default_threads()} (the loop runs on one)")
+    print(f"\n=== data: {label}; {len(np.unique(N))} distinct N, {len(np.unique(D))} distinct D")
+    print(f"grid: {len(grid)} starts (Hoffmann et al.), Huber delta=1e-3, summed")
 
     ours = {}
-    for label, kwargs in (("ours", {}), ("ours, no stall rule", {"stall_window": None})):
+    for name, kwargs in (("ours", {}), ("ours, no stall rule", {"stall_window": None})):
         t0 = time.perf_counter()
         fit = fit_chinchilla(N, D, loss, starts=grid, **kwargs)
         t_fit = time.perf_counter() - t0
         theta = np.log([fit.params["A"], fit.params["B"], fit.params["E"]]).tolist() + \
             [fit.params["alpha"], fit.params["beta"]]
         f_fit = chinchilla_objective(theta, N, D, loss)
-        ours[label] = (t_fit, f_fit)
+        ours[name] = (t_fit, f_fit)
         dg = fit.diagnostics
-        print(f"\n{label} (batched L-BFGS): {t_fit:.2f} s; objective {f_fit:.10g}; "
+        print(f"\n{name} (batched L-BFGS): {t_fit:.2f} s; objective {f_fit:.10g}; "
               f"{dg['n_at_best']} of {dg['n_starts']} starts at the best (rtol {dg['best_rtol']:g}); "
               f"status {dg['status_counts']}")
         print("  params: " + ", ".join(f"{k}={v:.5g}" for k, v in fit.params.items()))
@@ -142,10 +179,10 @@ def main() -> None:
     note = " [loop time extrapolated]" if k < len(grid) else ""
     print(f"\nspeed-up (loop time / our time; goal >= 30x){note}:")
     for gradient, (t_loop, f_best) in loops.items():
-        for label, (t_fit, f_fit) in ours.items():
+        for name, (t_fit, f_fit) in ours.items():
             rel = (f_fit - f_best) / f_best
             verdict = "no worse" if f_fit <= f_best * (1 + 1e-9) else "WORSE"
-            print(f"  {label:<20} vs loop with {gradient} gradient: {t_loop / t_fit:6.1f}x; "
+            print(f"  {name:<20} vs loop with {gradient} gradient: {t_loop / t_fit:6.1f}x; "
                   f"objective {rel:+.2e} relative to the loop's best ({verdict})")
 
 

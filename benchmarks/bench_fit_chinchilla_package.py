@@ -97,9 +97,8 @@ from scipy.optimize import minimize
 from scalingbook.fit import chinchilla_objective, fit_chinchilla, hoffmann_grid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_fit_chinchilla import PLANTED, synthetic_runs
+from bench_fit_chinchilla import PLANTED, epoch_runs, synthetic_runs
 
-EPOCH_CSV = Path("/work/shared/external/chinchilla_epoch/svg_extracted_data.csv")
 NAMES = ("E", "A", "B", "alpha", "beta")
 
 # The package's README example grid (it has no default), and Hoffmann's grid as its axes.
@@ -109,26 +108,6 @@ README_GRID = {"E": np.linspace(1, 2, 5), "a": np.linspace(1, 10, 5), "b": np.li
 HOFFMANN_AXES = {"e": np.arange(-1.0, 1.01, 0.5), "a": np.arange(0.0, 25.01, 5.0),
                  "b": np.arange(0.0, 25.01, 5.0), "alpha": np.arange(0.0, 2.01, 0.5),
                  "beta": np.arange(0.0, 2.01, 0.5)}
-
-
-def epoch_runs():
-    """Epoch AI's extraction of Hoffmann et al.'s Figure 4, as Epoch fit it (240 runs), or None.
-
-    Epoch drop the 5 runs of highest loss and derive tokens as D = C / (6 N); see the README
-    beside the CSV.
-    """
-    if not Path("/work/shared").is_dir():
-        print("\n--epoch: /work/shared is absent here; skipping the Epoch AI data")
-        return None
-    if not EPOCH_CSV.is_file():
-        print(f"\n--epoch: {EPOCH_CSV} not found; skipping the Epoch AI data")
-        return None
-    df = pd.read_csv(EPOCH_CSV)
-    fifth_largest = np.sort(df["loss"].to_numpy())[-5]
-    df = df[df["loss"] < fifth_largest]
-    N = df["Model Size"].to_numpy(float)
-    D = df["Training FLOP"].to_numpy(float) / (6 * N)
-    return N, D, df["loss"].to_numpy(float)
 
 
 def theta_of(p):
