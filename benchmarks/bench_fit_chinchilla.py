@@ -10,17 +10,19 @@ Hoffmann et al. grid of 4,500 starts:
   default, where starts stalled on a plateau far above the best are stopped, and with
   ``stall_window=None``, where every start runs until it converges or hits the iteration limit;
 - the loop: one ``scipy.optimize.minimize(method="L-BFGS-B")`` call per start in Hoffmann's
-  uncentered coordinates (a, b, e, alpha, beta), run twice: with the exact analytic gradient
-  (``jac=True``), the strongest loop we know how to write, and with scipy's finite differences,
+  uncentered coordinates (a, b, e, alpha, beta), run three ways: with the exact analytic
+  gradient (``jac=True``) and scipy's default tolerances, under which most starts stop early;
+  with the exact gradient and tolerances matched to ours (the same quality of answer: about as
+  many starts reach the best); and with scipy's finite differences and default tolerances,
   which is what a ``minimize(objective, x0, method="L-BFGS-B")`` call without ``jac`` does, as
   published multistart code calls it.
 
-The numeric-gradient loop takes over a minute, so ``--loop-starts K`` runs only the first K
+The finite-difference loop takes about a minute, so ``--loop-starts K`` runs only the first K
 starts of a shuffled (seeded) grid and extrapolates the loop's time linearly to the whole grid,
 saying so; its best objective is then the best of those K starts only.
 
 Usage: python benchmarks/bench_fit_chinchilla.py [--loop-starts K]
-       [--loop-gradient analytic|numeric|both] [--points N] [--noise S] [--seed S] [--epoch]
+       [--loops exact,exact-matched,numeric,numeric-matched] [--points N] [--noise S] [--seed S] [--epoch]
 Goals (issue 3): ours >= 30x faster than the loop; our objective no worse than the loop's best.
 """
 
@@ -73,8 +75,26 @@ def epoch_runs():
     return N, D, df["loss"].to_numpy(float)
 
 
-def loop_fit(N, D, loss, starts, delta=1e-3, gradient="analytic"):
-    """One scipy L-BFGS-B call per start: the objective in numpy, with its exact gradient or alone."""
+# The loops: (label, gradient, tolerances). scipy's defaults stop when the decrease per iteration
+# is below 2.2e-9 times max(|f|, 1) or the projected gradient below 1e-5, both absolute for this
+# objective (|f| < 1): most starts stop early, far from any optimum. "Matched" asks the loop to
+# stop as ours does: a decrease below 1e-12 of the objective (at its optimum) and no gradient test.
+LOOPS = {
+    "exact": ("exact gradient, scipy's default tolerances", "analytic", "default"),
+    "exact-matched": ("exact gradient, tolerances matched to ours", "analytic", "matched"),
+    "numeric": ("finite differences, scipy's default tolerances", "numeric", "default"),
+    "numeric-matched": ("finite differences, tolerances matched to ours", "numeric", "matched"),
+}
+DEFAULT_LOOPS = "exact,exact-matched,numeric"  # numeric-matched takes minutes: on request
+
+
+def loop_fit(N, D, loss, starts, delta=1e-3, gradient="analytic", tolerance="default", f_scale=1.0):
+    """One scipy L-BFGS-B call per start: the objective in numpy, with its exact gradient or alone.
+
+    tolerance "matched": ``ftol = 1e-12 * f_scale`` (scipy's test is absolute below |f| = 1, so
+    with f_scale the objective at the optimum it matches our relative 1e-12 there) and
+    ``gtol = 0``; "default": scipy's defaults.
+    """
     ln, ld, ll = np.log(N), np.log(D), np.log(loss)
 
     def terms(theta):
@@ -101,10 +121,11 @@ def loop_fit(N, D, loss, starts, delta=1e-3, gradient="analytic"):
                          -(q * p[0] * ln).sum(), -(q * p[1] * ld).sum()])
         return f, grad
 
+    options = {"ftol": 1e-12 * f_scale, "gtol": 0.0} if tolerance == "matched" else None
     if gradient == "analytic":
-        results = [minimize(fun, s, jac=True, method="L-BFGS-B") for s in starts]
+        results = [minimize(fun, s, jac=True, method="L-BFGS-B", options=options) for s in starts]
     else:
-        results = [minimize(value, s, method="L-BFGS-B") for s in starts]
+        results = [minimize(value, s, method="L-BFGS-B", options=options) for s in starts]
     return np.array([r.fun for r in results]), np.array([r.x for r in results]), \
         np.array([r.success for r in results])
 
@@ -113,9 +134,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--loop-starts", type=int, default=None,
                         help="run only K loop starts and extrapolate its time (default: all 4,500)")
-    parser.add_argument("--loop-gradient", choices=("analytic", "numeric", "both"), default="both",
-                        help="the loop's gradient: exact, scipy's finite differences (what a "
-                             "minimize call without jac does), or both (default)")
+    parser.add_argument("--loops", default=DEFAULT_LOOPS,
+                        help="comma-separated loops to run, of: " + ", ".join(
+                            f"{k} ({v[0]})" for k, v in LOOPS.items()) +
+                        f" (default: {DEFAULT_LOOPS})")
     parser.add_argument("--points", type=int, default=240)
     parser.add_argument("--noise", type=float, default=0.01, help="log-normal sigma of the loss")
     parser.add_argument("--seed", type=int, default=0)
@@ -123,6 +145,9 @@ def main() -> None:
                         help="also compare on Epoch AI's extraction of the Chinchilla runs "
                              "(../shared/external; skipped when absent)")
     args = parser.parse_args()
+    unknown = set(args.loops.split(",")) - set(LOOPS)
+    if unknown:
+        parser.error(f"--loops: unknown {sorted(unknown)}; choose from {', '.join(LOOPS)}")
 
     N, D, loss = synthetic_runs(args.points, args.noise, args.seed)
     print(f"our evaluation threads={default_threads()} (the loop runs on one)")
@@ -159,17 +184,19 @@ def compare(label: str, N, D, loss, args) -> None:
     k = len(grid) if args.loop_starts is None else min(args.loop_starts, len(grid))
     order = np.random.default_rng(args.seed).permutation(len(grid))[:k]
     loops = {}
-    gradients = ("analytic", "numeric") if args.loop_gradient == "both" else (args.loop_gradient,)
-    for gradient in gradients:
+    f_scale = ours["ours"][1]  # the objective at the optimum, for the matched tolerance
+    for key in args.loops.split(","):
+        label, gradient, tolerance = LOOPS[key]
         t0 = time.perf_counter()
-        f_loop, x_loop, ok_loop = loop_fit(N, D, loss, grid[order], gradient=gradient)
+        f_loop, x_loop, ok_loop = loop_fit(N, D, loss, grid[order], gradient=gradient,
+                                           tolerance=tolerance, f_scale=f_scale)
         t_run = time.perf_counter() - t0
         t_loop = t_run * len(grid) / k
         best = int(np.argmin(f_loop))
-        loops[gradient] = (t_loop, f_loop[best])
+        loops[label] = (t_loop, f_loop[best])
         at_best = int((f_loop <= f_loop[best] * (1 + 1e-6)).sum())
         extrap = "" if k == len(grid) else f" (EXTRAPOLATED linearly from {k} starts in {t_run:.2f} s)"
-        print(f"\nloop (scipy L-BFGS-B x {k}, {gradient} gradient): {t_loop:.1f} s for {len(grid)} "
+        print(f"\nloop (scipy L-BFGS-B x {k}; {label}): {t_loop:.1f} s for {len(grid)} "
               f"starts{extrap}; best objective {f_loop[best]:.10g}; {at_best} of {k} starts at its "
               f"best; {int(ok_loop.sum())} reported success")
         E, A, B = np.exp(x_loop[best][[2, 0, 1]])
@@ -178,11 +205,11 @@ def compare(label: str, N, D, loss, args) -> None:
 
     note = " [loop time extrapolated]" if k < len(grid) else ""
     print(f"\nspeed-up (loop time / our time; goal >= 30x){note}:")
-    for gradient, (t_loop, f_best) in loops.items():
+    for label, (t_loop, f_best) in loops.items():
         for name, (t_fit, f_fit) in ours.items():
             rel = (f_fit - f_best) / f_best
             verdict = "no worse" if f_fit <= f_best * (1 + 1e-9) else "WORSE"
-            print(f"  {name:<20} vs loop with {gradient} gradient: {t_loop / t_fit:6.1f}x; "
+            print(f"  {name:<20} vs loop ({label}): {t_loop / t_fit:6.1f}x; "
                   f"objective {rel:+.2e} relative to the loop's best ({verdict})")
 
 
