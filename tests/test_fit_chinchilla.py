@@ -1,6 +1,8 @@
 """Multistart Huber fits of the Chinchilla law (scalingbook.fit.fit_chinchilla) and its batched L-BFGS."""
 
 import itertools
+import multiprocessing
+import os
 import warnings
 
 import numpy as np
@@ -316,6 +318,25 @@ def test_evaluation_and_fit_do_not_depend_on_the_thread_count():
     assert fits[0].params == fits[1].params and fits[0].ci == fits[1].ci
     with pytest.raises(ValueError, match="threads"):
         fit_chinchilla(N, D, loss, starts=SMALL_GRID, threads=0)
+
+
+def _evaluate_in_child(args):
+    problem, theta = args
+    return problem.value_and_grad(theta)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_threaded_evaluation_works_in_a_forked_child():
+    """A process forked after the thread pool started (multiprocessing's default on Linux) gets
+    a pool of its own instead of waiting forever on the parent's threads."""
+    N, D, loss = runs(noise=0.02, seed=24)
+    problem = _centered_problem(N, D, loss, block=16, threads=2)
+    theta = hoffmann_grid()[::50]
+    expected = problem.value_and_grad(theta)  # the parent's pool now exists
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        got = pool.map_async(_evaluate_in_child, [(problem, theta)]).get(timeout=60)[0]
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_array_equal(got[1], expected[1])
 
 
 def test_stalled_starts_are_reported_and_the_best_is_unchanged():

@@ -244,6 +244,10 @@ def default_threads() -> int:
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 _BUFFERS = threading.local()  # each thread's scratch arrays for one block
+# A forked child inherits the pools but not their threads: work submitted there would wait
+# forever. The child starts with no pools and makes its own.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_POOLS.clear)
 
 
 def _pool(threads: int) -> ThreadPoolExecutor:
