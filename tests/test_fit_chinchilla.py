@@ -264,30 +264,67 @@ def _centered_problem(N, D, loss, weights=None, scale=1.0, block=256, threads=1)
     return HuberProblem(u, v, np.log(loss), w, 1e-3, scale, block, threads)
 
 
+def _layout(kind, seed):
+    """Runs laid out as users' data come: a full grid of sizes by token counts, a partial grid in
+    shuffled order, more sizes than token counts, or every run at its own N and D."""
+    gen = np.random.default_rng(seed)
+    if kind == "grid":
+        N, D, _ = runs(n_sizes=8, n_tokens=9)
+    elif kind == "partial grid, shuffled":
+        N, D, _ = runs(n_sizes=6, n_tokens=10)
+        keep = gen.permutation(len(N))[:45]
+        N, D = N[keep], D[keep]
+    elif kind == "more sizes than token counts":
+        N, D, _ = runs(n_sizes=20, n_tokens=4)
+    else:  # "all distinct"
+        N, D, _ = runs(n_sizes=7, n_tokens=7)
+        N, D = N * np.exp(gen.uniform(-0.2, 0.2, N.size)), D * np.exp(gen.uniform(-0.2, 0.2, D.size))
+    loss = PLANTED.loss(N, D) * np.exp(gen.normal(0.0, 0.02, N.size))
+    return N, D, loss
+
+
+def _reference_objective(theta, N, D, loss, weights, scale):
+    """The weighted Huber objective written out point by point in the caller's order."""
+    u, v = np.log(N) - np.log(N).mean(), np.log(D) - np.log(D).mean()
+    lse = np.logaddexp.reduce(np.stack([theta[:, 0:1] - theta[:, 3:4] * u,
+                                        theta[:, 1:2] - theta[:, 4:5] * v,
+                                        np.broadcast_to(theta[:, 2:3], (len(theta), len(u)))]), axis=0)
+    r = np.log(loss) - lse
+    huber = np.where(np.abs(r) <= 1e-3, 0.5 * r * r, 1e-3 * (np.abs(r) - 0.5e-3))
+    return np.asarray(scale) * (weights * huber).sum(1)
+
+
 @pytest.mark.parametrize("threads", [1, 3])
 @pytest.mark.parametrize("weights_kind", ["ones", "vector", "per_row"])
-def test_fast_evaluation_agrees_with_the_point_by_point_shift(weights_kind, threads):
-    """value_and_grad (one shift per start, blocked, blocks shared among threads) equals
-    value_and_grad_stable (a shift per point), also across block boundaries and for starts
-    whose terms span more than float64's range, which it hands to the stable path."""
-    N, D, loss = runs(noise=0.02, seed=21)
+@pytest.mark.parametrize("layout", ["grid", "partial grid, shuffled", "more sizes than token counts",
+                                    "all distinct"])
+def test_fast_evaluation_agrees_with_the_point_by_point_shift(layout, weights_kind, threads):
+    """value_and_grad (one shift per start, terms taken per distinct N or D where runs share
+    them, blocked, blocks shared among threads) equals value_and_grad_stable (a shift per point)
+    and the objective written out point by point in the caller's order (the problem reorders
+    the points), also across block boundaries and for starts whose terms span more than
+    float64's range, which it hands to the stable path."""
+    N, D, loss = _layout(layout, seed=21)
     gen = np.random.default_rng(0)
     theta = hoffmann_grid()[::37] + 0.3 * gen.standard_normal((len(hoffmann_grid()[::37]), 5))
     theta[0, 3] = 400.0  # alpha so large that a - alpha u spans ~2000 over the points
     theta[1, 2] = -900.0  # a floor far below both power-law terms everywhere
+    theta[2, 0] = 700.0  # a term above float64's range unless shifted
     S = len(theta)
     if weights_kind == "ones":
-        problem = _centered_problem(N, D, loss, block=7, threads=threads)
+        w, scale = np.ones(len(N)), 1.0
     elif weights_kind == "vector":
-        w = gen.random(len(N))
-        problem = _centered_problem(N, D, loss, w, 0.25, block=7, threads=threads)
+        w, scale = gen.random(len(N)), 0.25
     else:
         w = gen.random((S, len(N)))
-        problem = _centered_problem(N, D, loss, w, 1.0 / w.sum(1), block=7, threads=threads)
+        scale = 1.0 / w.sum(1)
+    problem = _centered_problem(N, D, loss, w, scale, block=7, threads=threads)
     f_fast, g_fast = problem.value_and_grad(theta)
     f_ref, g_ref = problem.value_and_grad_stable(theta)
     assert np.isfinite(f_ref).all() and np.isfinite(f_fast).all()
     np.testing.assert_allclose(f_fast, f_ref, rtol=1e-12, atol=0.0)
+    np.testing.assert_allclose(f_fast, _reference_objective(theta, N, D, loss, w, scale),
+                               rtol=1e-10, atol=0.0)
     err = np.linalg.norm(g_fast - g_ref, axis=1) / np.maximum(np.linalg.norm(g_ref, axis=1), 1e-300)
     assert err.max() < 1e-8
     # The gradient is the objective's: a central difference along a random direction agrees.
@@ -296,6 +333,24 @@ def test_fast_evaluation_agrees_with_the_point_by_point_shift(weights_kind, thre
     fd = (problem.value_and_grad(theta + h * d)[0] - problem.value_and_grad(theta - h * d)[0]) / (2 * h)
     ok = f_ref > 0
     np.testing.assert_allclose(fd[ok], (g_fast * d).sum(1)[ok], rtol=1e-4, atol=1e-9 * f_ref.max())
+
+
+@pytest.mark.parametrize("layout", ["grid", "partial grid, shuffled", "more sizes than token counts",
+                                    "all distinct"])
+def test_the_order_of_the_runs_does_not_change_the_fit(layout):
+    """Runs given in any order make the same problem (the points are sorted internally) and the
+    same fit, to the last bit."""
+    N, D, loss = _layout(layout, seed=22)
+    perm = np.random.default_rng(1).permutation(len(N))
+    u, v, ll = np.log(N) - 20.0, np.log(D) - 25.0, np.log(loss)
+    theta = hoffmann_grid()[::41]
+    a = batched_lbfgs(HuberProblem(u, v, ll, np.ones(len(N)), 1e-3, block=16), theta, max_iter=60)
+    b = batched_lbfgs(HuberProblem(u[perm], v[perm], ll[perm], np.ones(len(N)), 1e-3, block=16),
+                      theta, max_iter=60)
+    np.testing.assert_array_equal(a.theta, b.theta)
+    np.testing.assert_array_equal(a.f, b.f)
+    fits = [fit_chinchilla(N[p], D[p], loss[p], starts=SMALL_GRID) for p in (np.arange(len(N)), perm)]
+    assert fits[0].params == fits[1].params
 
 
 def test_evaluation_and_fit_do_not_depend_on_the_thread_count():

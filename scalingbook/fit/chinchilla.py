@@ -15,6 +15,7 @@ the few best distinct optima of the full fit, all replicates in one batched prog
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -243,7 +244,8 @@ def fit_chinchilla(
         threads = positive_int("threads", threads)
 
     log_n, log_d, log_l = np.log(n_arr), np.log(d_arr), np.log(l_arr)
-    mean_ln, mean_ld = float(log_n.mean()), float(log_d.mean())
+    # Correctly rounded means (fsum), so that the runs' order cannot change a bit of the fit.
+    mean_ln, mean_ld = math.fsum(log_n) / log_n.size, math.fsum(log_d) / log_d.size
     u, v, ll = log_n - mean_ln, log_d - mean_ld, log_l
     problem = HuberProblem(u, v, ll, w_arr, delta,
                            1.0 if reduction == "sum" else 1.0 / w_arr.sum(), threads=threads)

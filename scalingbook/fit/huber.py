@@ -39,6 +39,7 @@ is about 20), which quasi-Newton methods converge on much faster.
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -93,20 +94,49 @@ class HuberProblem:
             self.scale = float(self.scale)
         if self.threads is None:
             self.threads = default_threads()
-        # What every evaluation reuses: -u and -v stacked, so both power-law terms of a block of
-        # starts are one (2, rows, n) array, and the extremes of u and v.
+        # Scaling-law runs share model sizes (and often token counts): a power-law term takes
+        # one value per distinct u (or v), not one per point. The term with fewer distinct values
+        # is the "primary": the points are sorted by it (the objective is a sum over points, so
+        # their order does not matter), so that its per-point values are runs of repeats and its
+        # per-point sums are sums over contiguous segments.
+        distinct = [np.unique(self.u), np.unique(self.v)]
+        self._primary = p = int(distinct[1].size < distinct[0].size)
+        x_p, x_s = (self.u, self.v)[p], (self.u, self.v)[1 - p]
+        order = np.lexsort((x_s, x_p))  # by the primary variable, then the secondary
+        if (order != np.arange(order.size)).any():
+            self.u, self.v, self.log_loss = self.u[order], self.v[order], self.log_loss[order]
+            self.weights = np.ascontiguousarray(self.weights[..., order])
         self._neg_uv = np.stack([-self.u, -self.v])  # (2, n)
         self._ranges = np.array([[self.u.min(), self.u.max()], [self.v.min(), self.v.max()]])
         self._unit_weights = self.weights.ndim == 1 and bool((self.weights == 1).all())
+        # Per term: its distinct values (negated) and how points map to them. A term is
+        # evaluated per distinct value only where that saves work (at most half as many values
+        # as points); otherwise point by point. The secondary term's values are expanded to the
+        # points by tiling when the runs form a full grid (every primary value with the same
+        # secondary values), else by a gather.
+        self._groups = []
+        for k, x in enumerate((self.u, self.v)):
+            values, first, inverse, counts = np.unique(x, return_index=True, return_inverse=True,
+                                                       return_counts=True)
+            if values.size * 2 > x.size:
+                self._groups.append(None)
+                continue
+            group = {"neg_x": -values, "first": first, "inverse": inverse.ravel(),
+                     "counts": counts, "tiles": 0}
+            if k != p and x.size % values.size == 0:
+                tiles = x.size // values.size
+                if (x.reshape(tiles, values.size) == values).all():
+                    group["tiles"] = tiles
+            self._groups.append(group)
 
     def rows(self, idx: np.ndarray) -> HuberProblem:
         """The problem restricted to starts ``idx`` (only weights and scale can differ by row)."""
         if self.weights.ndim == 1 and not isinstance(self.scale, np.ndarray):
             return self
-        weights = self.weights[idx] if self.weights.ndim == 2 else self.weights
-        scale = self.scale[idx] if isinstance(self.scale, np.ndarray) else self.scale
-        return HuberProblem(self.u, self.v, self.log_loss, weights, self.delta, scale,
-                            self.block, self.threads)
+        sub = copy.copy(self)  # the points are already in order; keep their derived arrays
+        sub.weights = self.weights[idx] if self.weights.ndim == 2 else self.weights
+        sub.scale = self.scale[idx] if isinstance(self.scale, np.ndarray) else self.scale
+        return sub
 
     def _scaled(self, f: np.ndarray, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(self.scale, np.ndarray):
@@ -116,14 +146,14 @@ class HuberProblem:
     def value_and_grad(self, theta) -> tuple[np.ndarray, np.ndarray]:
         """Objective (S,) and its gradient (S, 5) in closed form.
 
-        The three terms are exponentiated after subtracting one shift per start: the largest
-        value any term takes over the points, known in closed form because each term is linear
-        in u or v. So no term exceeds 1, nothing overflows, and no per-point maximum is needed.
-        A start whose terms span more than 640 nats across the points (so that at some point
-        every term could underflow after the shift), and any start with non-finite parameters,
-        takes the per-point-shifted :meth:`value_and_grad_stable` instead. The starts are
-        processed in blocks of :attr:`block` rows so that a block's intermediates stay in cache,
-        with the blocks shared among :attr:`threads` threads.
+        The three terms are exponentiated directly when no term can overflow or underflow
+        (every value a term takes over the points is known in closed form, since each is linear
+        in u or v); otherwise after subtracting one shift per start, the largest value any term
+        takes, so that no term exceeds 1. A start whose terms span more than 640 nats across the
+        points (so that at some point every term could underflow after the shift), and any start
+        with non-finite parameters, takes the per-point-shifted :meth:`value_and_grad_stable`
+        instead. The starts are processed in blocks of :attr:`block` rows so that a block's
+        intermediates stay in cache, with the blocks shared among :attr:`threads` threads.
         """
         theta = np.asarray(theta, dtype=np.float64)
         S = theta.shape[0]
@@ -135,9 +165,10 @@ class HuberProblem:
         trough = coef - at_ends.max(2)
         with np.errstate(invalid="ignore"):
             shift = np.maximum(peak.max(1), e)
-            # At every point the largest term is at least exp(max(troughs, e) - shift); above
-            # e^-640 no point's sum can underflow.
-            unsafe = ~(np.maximum(trough.max(1), e) - shift >= -640.0)  # also catches NaN
+            low = np.maximum(trough.max(1), e)  # every point's sum is at least exp(low)
+            # At every point the largest term is at least exp(low - shift); above e^-640 no
+            # point's sum can underflow.
+            unsafe = ~(low - shift >= -640.0)  # also catches NaN
         if unsafe.any():
             f, grad = np.empty(S), np.empty((S, 5))
             for rows, fast in ((np.flatnonzero(unsafe), False), (np.flatnonzero(~unsafe), True)):
@@ -146,6 +177,9 @@ class HuberProblem:
                     f[rows], grad[rows] = (sub.value_and_grad(theta[rows]) if fast
                                            else sub.value_and_grad_stable(theta[rows]))
             return f, grad
+        # No shift (exactly 0) where every term stays within [e^-600, e^600]: subtracting 0 is
+        # exact, so a start's numbers do not depend on whether its block needed a shift.
+        shift[(shift <= 600.0) & (low >= -600.0)] = 0.0
         # Each term's exponent after the shift is (c_k - shift) + slope_k * (-x).
         lines = np.empty((2, 2, S))  # (constant or slope, term, start)
         np.subtract(coef.T, shift, out=lines[0])
@@ -168,26 +202,50 @@ class HuberProblem:
         np.negative(grad, out=grad)
         return self._scaled(out[:, 0], grad)
 
+    def _term(self, k: int, lines: np.ndarray, lo: int, hi: int, out: np.ndarray | None
+              ) -> np.ndarray:
+        """Term k (0: a - alpha u, 1: b - beta v) exponentiated for rows ``lo .. hi``: per
+        distinct value of its variable (m, groups) if it is grouped, else per point, into out."""
+        group = self._groups[k]
+        neg_x = self._neg_uv[k] if group is None else group["neg_x"]
+        if group is not None:
+            out = np.empty((hi - lo, neg_x.size))
+        np.multiply(lines[1, k, lo:hi, None], neg_x, out=out)
+        out += lines[0, k, lo:hi, None]
+        return np.exp(out, out=out)
+
     def _block(self, lo: int, S: int, lines: np.ndarray, floor: np.ndarray, shift: np.ndarray,
                out: np.ndarray) -> None:
-        """Rows ``lo .. lo + block`` of :meth:`value_and_grad`, written into ``out``."""
+        """Rows ``lo .. lo + block`` of :meth:`value_and_grad`, written into ``out``.
+
+        Only elementwise operations and per-row sums in a fixed order (no BLAS, whose sums
+        depend on the block's shape), so a start's numbers do not depend on which starts share
+        its block. The primary term's floor-added values are expanded to the points (the points
+        are sorted by its variable, so this is a repeat), the secondary's are gathered or
+        computed per point; the primary's gradient sums run over its groups of points.
+        """
         hi = min(S, lo + self.block)
         m, n = hi - lo, self.u.size
         buf = getattr(_BUFFERS, "arrays", None)
-        if buf is None or buf[0].shape[1] < m or buf[0].shape[2] != n:
-            buf = (np.empty((2, m, n)), np.empty((m, n)), np.empty((m, n)), np.empty((m, n)))
+        if buf is None or buf[0].shape[0] < m or buf[0].shape[1] != n:
+            buf = (np.empty((m, n)), np.empty((m, n)), np.empty((m, n)), np.empty((m, n)))
             _BUFFERS.arrays = buf
-        terms, total, r, psi = buf[0][:, :m], buf[1][:m], buf[2][:m], buf[3][:m]
-        # Only elementwise operations and per-row sums (no BLAS, whose sums depend on the
-        # block's shape), so a start's numbers do not depend on which starts share its block.
-        np.multiply(lines[1, :, lo:hi, None], self._neg_uv[:, None, :], out=terms)
-        terms += lines[0, :, lo:hi, None]
-        np.exp(terms, out=terms)
-        np.add(terms[0], terms[1], out=total)
-        total += floor[lo:hi, None]
+        second, r, psi, spare = buf[0][:m], buf[1][:m], buf[2][:m], buf[3][:m]
+        p = self._primary
+        s = 1 - p
+        g_p, g_s = self._groups[p], self._groups[s]
+        t_p = self._term(p, lines, lo, hi, spare)  # (m, groups) or (m, n)
+        with_floor = t_p + floor[lo:hi, None]
+        total = with_floor if g_p is None else np.repeat(with_floor, g_p["counts"], axis=1)
+        t_s = self._term(s, lines, lo, hi, second)
+        if g_s is not None:
+            t_s = (np.tile(t_s, g_s["tiles"]) if g_s["tiles"]
+                   else np.take(t_s, g_s["inverse"], axis=1))  # C order, unlike t_s[:, idx]
+        total += t_s
         np.log(total, out=r)
         np.subtract(self.log_loss, r, out=r)
-        r -= shift[lo:hi, None]  # r = log L - LSE
+        if shift[lo:hi].any():
+            r -= shift[lo:hi, None]  # r = log L - LSE
         # psi = d huber / d r = clip(r, -delta, delta), and huber(r) = psi (r - psi / 2):
         # r^2 / 2 inside the threshold and delta (|r| - delta / 2) outside, without a branch.
         np.clip(r, -self.delta, self.delta, out=psi)
@@ -202,10 +260,18 @@ class HuberProblem:
         # d f / d (term k before the shift) = -w psi / total; times the term, the gradient with
         # respect to its log-coefficient, and times -u (or -v) with respect to its slope.
         psi /= total
-        out[lo:hi, 5] = psi.sum(1)
-        terms *= psi
-        out[lo:hi, 1:5:2] = terms.sum(2).T
-        out[lo:hi, 2:5:2] = np.einsum("kij,kj->ik", terms, self._neg_uv)
+        if g_p is None:
+            q_p = psi
+        else:
+            q_p = np.add.reduceat(psi, g_p["first"], axis=1)  # summed over each group
+        out[lo:hi, 5] = q_p.sum(1)
+        neg_p = self._neg_uv[p] if g_p is None else g_p["neg_x"]
+        t_p *= q_p
+        out[lo:hi, 1 + 2 * p] = t_p.sum(1)
+        out[lo:hi, 2 + 2 * p] = np.einsum("ij,j->i", t_p, neg_p)
+        t_s *= psi
+        out[lo:hi, 1 + 2 * s] = t_s.sum(1)
+        out[lo:hi, 2 + 2 * s] = np.einsum("ij,j->i", t_s, self._neg_uv[s])
 
     def value_and_grad_stable(self, theta) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`value_and_grad` with the log-sum-exp shifted point by point: slower, for rows
