@@ -22,6 +22,13 @@ number of starts beside it, and its path would drift by 1e-8 after a few dozen i
 operation here is elementwise or a per-start sum in a fixed order, so a start's result is the
 same bit for bit whether it runs alone, in a batch, or on any number of threads.
 
+Why per distinct N. Scaling-law runs share model sizes (each size trained for several token
+counts, or evaluated at several checkpoints), and often token counts. A power-law term
+``exp(a - alpha u)`` takes one value per distinct ``u``, so it is exponentiated once per distinct
+value and expanded to the points; its gradient sums run first over each group of points. On a
+grid of 15 sizes by 16 token counts this halves the cost of an evaluation; on runs that share
+nothing it is skipped. (Measured on that grid with the shift below dropped where no term needs it: about 7 ns per start and run, against 13.)
+
 Why the stopping rules are relative. The optimum must not depend on whether the Huber losses are
 summed or averaged (scipy's L-BFGS-B mixes absolute tolerances into its tests, so averaging can
 stop it near its start). Every decision here is invariant to multiplying the objective by a
@@ -74,6 +81,11 @@ class HuberProblem:
     threads : threads evaluating blocks at once (numpy releases the GIL in its loops); None
         uses :func:`default_threads`. Results do not depend on it: every block is computed the
         same way whichever thread takes it.
+
+    The points are stored sorted (by the variable with fewer distinct values, then the other):
+    after construction ``u``, ``v``, ``log_loss`` and the columns of ``weights`` are in that
+    order, whatever order they came in. The objective is a sum over points, so the order does
+    not change it; sorting makes it independent of the caller's order to the last bit.
     """
 
     u: np.ndarray
@@ -160,12 +172,13 @@ class HuberProblem:
         coef, slope, e = theta[:, 0:2], theta[:, 3:5], theta[:, 2]
         # Largest and smallest values over the points of a - alpha u (and of b - beta v): at the
         # ends of u's range.
-        at_ends = slope[:, :, None] * self._ranges  # (S, 2, 2)
-        peak = coef - at_ends.min(2)
-        trough = coef - at_ends.max(2)
+        # (Elementwise on (S, 2) arrays: numpy's reductions over axes of length 2 cost more.)
+        at_low, at_high = slope * self._ranges[:, 0], slope * self._ranges[:, 1]  # (S, 2)
         with np.errstate(invalid="ignore"):
-            shift = np.maximum(peak.max(1), e)
-            low = np.maximum(trough.max(1), e)  # every point's sum is at least exp(low)
+            peak = coef - np.minimum(at_low, at_high)
+            trough = coef - np.maximum(at_low, at_high)
+            shift = np.maximum(np.maximum(peak[:, 0], peak[:, 1]), e)
+            low = np.maximum(np.maximum(trough[:, 0], trough[:, 1]), e)  # each point's sum >= e^low
             # At every point the largest term is at least exp(low - shift); above e^-640 no
             # point's sum can underflow.
             unsafe = ~(low - shift >= -640.0)  # also catches NaN
@@ -520,8 +533,12 @@ def batched_lbfgs(
             x_out[rows], f_out[rows], g_out[rows] = x[:, finished].T, f[finished], g[:, finished].T
             status_out[rows], iterations_out[rows] = status[finished], iters[finished]
             keep = ~finished
-            ids, x, f, g, f_window = ids[keep], x[:, keep], f[keep], g[:, keep], f_window[keep]
-            s_hist, y_hist, rho = s_hist[:, :, keep], y_hist[:, :, keep], rho[:, keep]
+            # np.compress keeps the arrays in C order: a boolean index on the last axis
+            # (x[:, keep]) returns them in Fortran order, where every (k, n) operation of the
+            # following iterations runs strided, about 6 times slower.
+            ids, f, f_window = ids[keep], f[keep], f_window[keep]
+            x, g, s_hist, y_hist, rho = (np.compress(keep, a, axis=-1)
+                                         for a in (x, g, s_hist, y_hist, rho))
             gamma, status, iters = gamma[keep], status[keep], iters[keep]
             prob = prob.rows(np.flatnonzero(keep))
             n = len(ids)
