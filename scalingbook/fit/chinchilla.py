@@ -191,7 +191,7 @@ def fit_chinchilla(
         steps uncapped.
     threads : int or None
         Threads that evaluate blocks of starts at once (None:
-        :func:`scalingbook.fit.huber.default_threads`, the available cores up to 4). The
+        :func:`scalingbook.fit.huber.default_threads`, one; see there why). The
         results are bit for bit the same for any number.
 
     Returns

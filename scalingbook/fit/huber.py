@@ -313,13 +313,16 @@ class HuberProblem:
 
 
 def default_threads() -> int:
-    """Threads a :class:`HuberProblem` evaluates blocks on by default: the cores this process
-    may run on, at most 4 (beyond that the blocks are too few to share)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(4, cores))
+    """Threads a :class:`HuberProblem` evaluates blocks on by default: one.
+
+    Measured on this project's 2-core machines once a block had become cheap (terms taken per
+    distinct N): the 4,500-start benchmark fit took 1.24 to 1.27 s on one thread against 1.45
+    to 1.64 s on two, and on runs sharing no N or D (Epoch AI's extraction of Hoffmann et al.'s
+    runs) 1.5 to 1.6 s either way; handing blocks to threads and taking the GIL back after
+    every numpy call cost more than the second core gave. Pass ``threads`` to use more where
+    cores are many and free.
+    """
+    return 1
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
