@@ -191,8 +191,9 @@ class HuberProblem:
                     f[rows], grad[rows] = (sub.value_and_grad(theta[rows]) if fast
                                            else sub.value_and_grad_stable(theta[rows]))
             return f, grad
-        # No shift (exactly 0) where every term stays within [e^-600, e^600]: subtracting 0 is
-        # exact, so a start's numbers do not depend on whether its block needed a shift.
+        # No shift (exactly 0) where no term exceeds e^600 and every point's sum is at least
+        # e^-600: subtracting 0 is exact, so a start's numbers do not depend on whether its
+        # block needed a shift.
         shift[(shift <= 600.0) & (low >= -600.0)] = 0.0
         # Each term's exponent after the shift is (c_k - shift) + slope_k * (-x).
         lines = np.empty((2, 2, S))  # (constant or slope, term, start)
