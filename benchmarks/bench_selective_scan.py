@@ -102,7 +102,33 @@ def side_by_side(args_ns, device):
         verdict = "met" if ratio >= goal else "NOT met"
         print(f"goal: chunked >= {goal:g}x faster than {name} (forward+backward): "
               f"{ratio:.1f}x, {verdict}")
+    decay_floor(args, res["reference"][1] / 100.0, args_ns.reps)
     return res
+
+
+def decay_floor(args, budget, reps):
+    """What one PyTorch operation over the state history costs, against the 100x budget.
+
+    Every backend must form the decays exp(delta_t A) for each (batch, channel, state, step)
+    at least once, and a scan written in PyTorch operations materialises that tensor: one
+    ``torch.exp`` over it is a floor under the chunked scan's forward + backward time.
+    """
+    batch, dim, length = args["u"].shape
+    dstate = args["A"].shape[1]
+    x = (args["delta"][:, :, None, :] * args["A"][None, :, :, None]).contiguous()
+    out = torch.empty_like(x)
+    times = []
+    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
+    torch.exp(x, out=out)  # warm-up
+    for _ in range(reps):
+        sync()
+        start = time.perf_counter()
+        torch.exp(x, out=out)
+        sync()
+        times.append(time.perf_counter() - start)
+    print(f"floor: one torch.exp over the {batch}x{dim}x{dstate}x{length} decays takes "
+          f"{min(times) * 1e3:.1f} ms, against the {budget * 1e3:.1f} ms that 100x the "
+          f"reference's forward+backward leaves for both passes")
 
 
 def length_sweep(args_ns, device):

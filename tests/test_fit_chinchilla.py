@@ -337,6 +337,30 @@ def test_fast_evaluation_agrees_with_the_point_by_point_shift(layout, weights_ki
 
 @pytest.mark.parametrize("layout", ["grid", "partial grid, shuffled", "more sizes than token counts",
                                     "all distinct"])
+def test_a_start_evaluates_to_the_same_bits_alone_and_in_any_block(layout):
+    """Every path (full grid: sums over the grid's rows and columns; grouped; point by point)
+    gives a start the same objective and gradient, to the last bit, whether it is evaluated
+    alone, in a block of 2, or in one of 64 rows; only the full grids (8 sizes by 9 token counts,
+    20 by 4) take the grid path."""
+    N, D, loss = _layout(layout, seed=23)
+    gen = np.random.default_rng(3)
+    theta = hoffmann_grid()[::70] + 0.2 * gen.standard_normal((len(hoffmann_grid()[::70]), 5))
+    problems = {block: _centered_problem(N, D, loss, np.ones(len(N)), 1.0, block=block, threads=1)
+                for block in (1, 2, 64)}
+    assert problems[64]._grid == (layout in ("grid", "more sizes than token counts"))
+    f, g = problems[64].value_and_grad(theta)
+    for block in (1, 2):
+        f_b, g_b = problems[block].value_and_grad(theta)
+        np.testing.assert_array_equal(f_b, f)
+        np.testing.assert_array_equal(g_b, g)
+    for i in (0, 17, len(theta) - 1):
+        f_i, g_i = problems[64].value_and_grad(theta[i : i + 1])
+        np.testing.assert_array_equal(f_i[0], f[i])
+        np.testing.assert_array_equal(g_i[0], g[i])
+
+
+@pytest.mark.parametrize("layout", ["grid", "partial grid, shuffled", "more sizes than token counts",
+                                    "all distinct"])
 def test_the_order_of_the_runs_does_not_change_the_fit(layout):
     """Runs given in any order make the same problem (the points are sorted internally) and the
     same fit, to the last bit."""
