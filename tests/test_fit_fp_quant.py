@@ -175,3 +175,30 @@ def test_bad_options():
     few = {k: v[:3] for k, v in data.items()}
     with pytest.raises(ValueError, match="needs at least 4"):
         fit(few, alpha=0.3, beta=0.4)
+
+
+def test_a_start_gets_the_same_bits_alone_and_in_a_batch():
+    """The objective uses no matrix product (whose rounding depends on the batch's shape): a
+    start's objective, gradient and whole L-BFGS path are the same alone as among others."""
+    from scalingbook.fit.fp_quant import _PenaltyProblem
+    from scalingbook.fit.huber import batched_lbfgs
+
+    gen = np.random.default_rng(4)
+    n, k = 64, 5
+    x = gen.standard_normal((n, k))
+    offset = gen.normal(-3.0, 0.5, n)
+    base = gen.uniform(2.0, 4.0, n)
+    theta_true = np.array([0.3, -0.5, 0.8, 0.2, -0.1])
+    log_loss = np.log(base + np.exp(x @ theta_true + offset)) + gen.normal(0.0, 0.01, n)
+    problem = _PenaltyProblem(x, offset, base, log_loss, np.ones(n), 1e-3)
+    starts = gen.normal(0.0, 1.0, (37, k))
+    f, g = problem.value_and_grad(starts)
+    for i in (0, 11, 36):
+        f_i, g_i = problem.value_and_grad(starts[i : i + 1])
+        np.testing.assert_array_equal(f_i[0], f[i])
+        np.testing.assert_array_equal(g_i[0], g[i])
+    together = batched_lbfgs(problem, starts, max_iter=200)
+    for i in (3, 20):
+        alone = batched_lbfgs(problem, starts[i : i + 1], max_iter=200)
+        np.testing.assert_array_equal(alone.theta[0], together.theta[i])
+        assert int(alone.iterations[0]) == int(together.iterations[i])

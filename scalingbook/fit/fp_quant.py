@@ -89,10 +89,21 @@ class _PenaltyProblem:
                                self.delta, scale)
 
     def value_and_grad(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Objective (S,) and its gradient (S, k) in closed form."""
+        """Objective (S,) and its gradient (S, k) in closed form.
+
+        No matrix products: their rounding depends on how many rows they get, so a start's
+        path would change in the last bits with the starts beside it. The products with the
+        design are written out column by column and the sums run per row in a fixed order, so
+        a start's numbers are the same alone or in any batch.
+        """
+        theta = np.asarray(theta, dtype=np.float64)
+        x_cols = np.ascontiguousarray(self.x.T)  # (k, n)
         # exp of at most 700 keeps a wild start finite; such a start simply has a huge objective
         with np.errstate(invalid="ignore"):
-            t = np.minimum(theta @ self.x.T + self.offset, 700.0)
+            t = self.offset + theta[:, 0:1] * x_cols[0]
+            for j in range(1, theta.shape[1]):
+                t += theta[:, j : j + 1] * x_cols[j]
+            t = np.minimum(t, 700.0)
         rho = np.exp(t)
         pred = self.base + rho
         r = self.log_loss - np.log(pred)
@@ -102,7 +113,8 @@ class _PenaltyProblem:
         w = self.weights * scale
         f = (w * huber).sum(1)
         # dr/dt = -rho / pred, so df/dtheta = -sum_i w_i psi_i (rho_i / pred_i) x_i
-        grad = -(w * psi * rho / pred) @ self.x
+        q = w * psi * rho / pred
+        grad = -np.stack([np.einsum("ij,j->i", q, col) for col in x_cols], axis=1)
         return f, grad
 
 
