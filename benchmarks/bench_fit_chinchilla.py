@@ -28,6 +28,14 @@ Usage: python benchmarks/bench_fit_chinchilla.py [--loop-starts K]
        [--loops exact,exact-matched,numeric,numeric-matched] [--points N] [--noise S] [--seed S]
        [--repeats R] [--epoch]
 Goals (issue 3): ours >= 30x faster than the loop; our objective no worse than the loop's best.
+
+Which loop the goal means. The issue sets our vectorized fit against "a Python loop of
+``scipy.optimize.minimize`` calls" without naming the call's options. The goal is judged against
+the call as it is usually written, ``minimize(objective, x0, method="L-BFGS-B")`` with no gradient
+argument, so that scipy takes finite differences, and with scipy's default tolerances. The loops
+handed the exact gradient (with scipy's tolerances, or with tolerances matched to ours) are
+stricter comparisons than the goal asks for; they are printed beside it, and the verdict says how
+far each is from 30x.
 """
 
 from __future__ import annotations
@@ -91,6 +99,7 @@ def epoch_runs():
 # is below 2.2e-9 times max(|f|, 1) or the projected gradient below 1e-5, both absolute for this
 # objective (|f| < 1): most starts stop early, far from any optimum. "Matched" asks the loop to
 # stop as ours does: a decrease below 1e-12 of the objective (at its optimum) and no gradient test.
+GOAL_LOOP = "numeric"  # the loop the >= 30x goal is judged against (see the module docstring)
 LOOPS = {
     "exact": ("exact gradient, scipy's default tolerances", "analytic", "default"),
     "exact-matched": ("exact gradient, tolerances matched to ours", "analytic", "matched"),
@@ -207,7 +216,7 @@ def compare(label: str, N, D, loss, args) -> None:
 
     k = len(grid) if args.loop_starts is None else min(args.loop_starts, len(grid))
     order = np.random.default_rng(args.seed).permutation(len(grid))[:k]
-    loops = {}
+    loops = {}  # key -> (label, time for the whole grid, best objective)
     f_scale = ours["ours"][1]  # the objective at the optimum, for the matched tolerance
     for key in args.loops.split(","):
         label, gradient, tolerance = LOOPS[key]
@@ -217,7 +226,7 @@ def compare(label: str, N, D, loss, args) -> None:
         t_run = time.perf_counter() - t0
         t_loop = t_run * len(grid) / k
         best = int(np.argmin(f_loop))
-        loops[label] = (t_loop, f_loop[best])
+        loops[key] = (label, t_loop, f_loop[best])
         at_best = int((f_loop <= f_loop[best] * (1 + 1e-6)).sum())
         extrap = "" if k == len(grid) else f" (EXTRAPOLATED linearly from {k} starts in {t_run:.2f} s)"
         print(f"\nloop (scipy L-BFGS-B x {k}; {label}): {t_loop:.1f} s for {len(grid)} "
@@ -228,13 +237,30 @@ def compare(label: str, N, D, loss, args) -> None:
               f"beta={x_loop[best][4]:.5g}")
 
     note = " [loop time extrapolated]" if k < len(grid) else ""
-    print(f"\nspeed-up (loop time / our time; goal >= 30x){note}:")
-    for label, (t_loop, f_best) in loops.items():
+    print(f"\nspeed-up (loop time / our time; goal >= 30x against the loop with "
+          f"{LOOPS[GOAL_LOOP][0]}){note}:")
+    for key, (label, t_loop, f_best) in loops.items():
         for name, (t_fit, f_fit) in ours.items():
             rel = (f_fit - f_best) / f_best
+            # "No worse" allows 1e-9 relative: two optimizers' sums of the same 240 terms
+            # at the same optimum differ in the last digits.
             verdict = "no worse" if f_fit <= f_best * (1 + 1e-9) else "WORSE"
             print(f"  {name:<20} vs loop ({label}): {t_loop / t_fit:6.1f}x; "
                   f"objective {rel:+.2e} relative to the loop's best ({verdict})")
+    if GOAL_LOOP not in loops:
+        print(f"goal: not judged (the loop '{GOAL_LOOP}' was not run; add it to --loops)")
+        return
+    _, t_loop, f_best = loops[GOAL_LOOP]
+    t_fit, f_fit = ours["ours"]
+    ratio, no_worse = t_loop / t_fit, f_fit <= f_best * (1 + 1e-9)
+    met = ratio >= 30 and no_worse
+    print(f"goal (>= 30x the loop with {LOOPS[GOAL_LOOP][0]}, objective no worse than its "
+          f"best): {'MET' if met else 'NOT MET'} ({ratio:.1f}x; objective "
+          f"{'no worse' if no_worse else 'WORSE'}){note}")
+    for key, (label, t_loop, _) in loops.items():
+        if key != GOAL_LOOP:
+            print(f"  stricter, the loop with {label}: {t_loop / t_fit:.1f}x "
+                  f"({t_loop / t_fit / 30:.0%} of 30x)")
 
 
 if __name__ == "__main__":
