@@ -220,6 +220,50 @@ def test_finished_run_is_written_and_read_back_not_retrained(tmp_path, monkeypat
     pd.testing.assert_frame_equal(train_run(cfg, out_dir=tmp_path), records)
 
 
+def test_records_say_what_they_ran_with(run):
+    import torch
+
+    assert (run["torch_version"] == torch.__version__).all()
+    assert (run["cpu_capability"] == torch.backends.cpu.get_cpu_capability().lower()).all()
+    assert (run["num_threads"] == 1).all()  # train_run's default
+    assert lm.execution_context(3)["num_threads"] == 3
+
+
+def test_run_id_depends_on_the_instruction_set(monkeypatch):
+    """Another CPU's kernels compute other numbers: its runs get other ids, not our cache."""
+    cfg = tiny()
+    before = cfg.run_id
+    lm.code_fingerprint.cache_clear()
+    monkeypatch.setattr(lm, "cpu_capability", lambda: "some_other_isa")
+    try:
+        assert cfg.run_id != before
+    finally:
+        monkeypatch.undo()
+        lm.code_fingerprint.cache_clear()
+    assert cfg.run_id == before
+
+
+def test_a_file_trained_elsewhere_is_not_reused(tmp_path):
+    """Records trained with another instruction set, torch or thread count are retrained."""
+    cfg = tiny(steps=10, eval_every=5)
+    path = records_path(cfg, tmp_path)
+    train_run(cfg, out_dir=tmp_path)
+    original = path.read_text()
+    assert load_records(cfg, tmp_path, num_threads=1) is not None
+    assert load_records(cfg, tmp_path, num_threads=2) is None  # another thread count
+    assert load_records(cfg, tmp_path) is not None  # thread count not asked for
+    here = lm.execution_context()["cpu_capability"]
+    for column, value in (("cpu_capability", "some_other_isa"), ("torch_version", "0.0.0")):
+        records = pd.read_csv(path, dtype=str, keep_default_na=False)
+        current = records[column].iloc[0]
+        records[column] = value
+        records.to_csv(path, index=False)
+        assert load_records(cfg, tmp_path) is None, column
+        path.write_text(original)
+        assert current == (here if column == "cpu_capability" else lm.torch.__version__)
+    assert load_records(cfg, tmp_path) is not None
+
+
 def test_incomplete_file_is_retrained(tmp_path):
     cfg = tiny(steps=10, eval_every=5)
     path = records_path(cfg, tmp_path)

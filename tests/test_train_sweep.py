@@ -91,6 +91,29 @@ def test_failed_runs_are_retried_and_repeats_run_once(pool_sweep, tmp_path):
     assert result.skipped == [GOOD[0].run_id]
 
 
+def test_a_sweep_says_when_its_runs_mix_instruction_sets(monkeypatch, tmp_path):
+    """Workers on machines with other CPU kernels: the sweep warns rather than mix silently."""
+    from scalingbook.train import lm
+
+    real = lm.execution_context
+
+    def elsewhere_for_seed_1(num_threads=None):  # the worker of GOOD[1] has other kernels
+        here = real(num_threads)
+        return {**here, "cpu_capability": "other_isa"} if lm.torch.initial_seed() == 1 else here
+
+    monkeypatch.setattr(lm, "execution_context", elsewhere_for_seed_1)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        with pytest.warns(UserWarning, match="different CPU instruction sets"):
+            result = sweep(GOOD[:2], pool, out_dir=tmp_path, progress=False)
+    assert sorted(result.records["cpu_capability"].unique())[-1] == "other_isa"
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # one instruction set: no warning
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            sweep([GOOD[0]], pool, out_dir=tmp_path / "one", progress=False)
+
+
 def test_temp_file_of_a_crash_does_not_count_as_finished(pool_sweep, tmp_path):
     out, first = pool_sweep
     finished, crashed, truncated = GOOD

@@ -7,9 +7,15 @@ One run, top to bottom (:func:`train_run`):
       -> a checkpoint every ``eval_every`` steps and at the end: one record row each
       -> out_dir/<run_id>.csv, written atomically
 
-A run is a pure function of its :class:`RunConfig`: the same config gives the same records, bit
-for bit, except ``wall_time`` (on the same machine and torch build, with the same
-``num_threads``: a different thread count may change the order of float sums). Every random
+A run is a pure function of its :class:`RunConfig` and of where it runs: the same config gives
+the same records, bit for bit, except ``wall_time``, on one machine with the same torch build,
+thread count and CPU instruction set (PyTorch picks its CPU kernels by instruction set, see
+``ATEN_CPU_CAPABILITY``; a different thread count may change the order of float sums). On a
+machine that differs in any of these the records agree only within the tolerances the chapters
+measure (``benchmarks/headline_noise.py``): through training, a difference in the last bits grows
+like a change of seed. Each record says what it ran with (``torch_version``, ``cpu_capability``,
+``num_threads``; :func:`execution_context`), and a cached run is reused only where those match
+(see below). Every random
 draw is local: the model's initialization comes from ``Transformer(model, seed=seed)``, the
 training windows from the source's stream ``seed + 1``, anything else (dropout) from torch's
 global generator seeded with ``seed`` inside ``torch.random.fork_rng``, so the caller's random
@@ -22,9 +28,13 @@ source are therefore compared on identical text, and the loss of the true source
 (``eval_source_nll``) is recorded beside the model's, with the expected floor
 ``irreducible_loss`` = ``MarkovSource.irreducible_loss(seq_len)``.
 
-Records are keyed by config: :attr:`RunConfig.run_id` is a hash of every field, so a results
-directory holds one file per distinct run and a sweep resumes by skipping the files that exist
-(:mod:`scalingbook.train.sweep`). A file appears only when its run has finished (written to a
+Records are keyed by config: :attr:`RunConfig.run_id` is a hash of every field, of the code the
+run depends on, of the torch version and of the CPU instruction set, so a results directory holds
+one file per distinct run and a sweep resumes by skipping the files that exist
+(:mod:`scalingbook.train.sweep`). A machine with another instruction set computes other ids and
+trains its own runs rather than mixing cached runs from two instruction sets into one fit; a file
+whose recorded context differs from the process reading it (trained by a worker elsewhere, or
+with another thread count) is not reused either. A file appears only when its run has finished (written to a
 temporary file in the same directory, flushed to disk, then renamed with ``os.replace``), so a
 crash leaves either the complete file or none.
 """
@@ -69,6 +79,9 @@ __all__ = [
     "RECORD_COLUMNS",
     "SCHEDULES",
     "RunConfig",
+    "code_fingerprint",
+    "cpu_capability",
+    "execution_context",
     "load_records",
     "records_path",
     "results_dir",
@@ -81,7 +94,7 @@ SCHEDULES = ("cosine", "linear", "constant")
 EVAL_STREAM_SEED = 0
 # Part of every run_id: bump it when a change to the loop changes what a config produces, so
 # results files written by the old loop are not resumed as if they were the new one's.
-_RECORDS_VERSION = 1
+_RECORDS_VERSION = 2  # 2: records say what they ran with (torch, instruction set, threads)
 # The code whose source decides what a config produces; its text is part of every run_id (see
 # code_fingerprint), so a cached results file is reused only while that code is unchanged. Each
 # run depends on the loop and the source, on its model kind's code, and (when it fake-quantizes)
@@ -95,12 +108,27 @@ _CODE_FILES = {
 }
 
 
+def cpu_capability() -> str:
+    """The CPU instruction set PyTorch's kernels use in this process, in lower case (``default``,
+    ``avx2``, ``avx512``, ...): the native one, or the one ``ATEN_CPU_CAPABILITY`` forces."""
+    return torch.backends.cpu.get_cpu_capability().lower()
+
+
+def execution_context(num_threads: int | None = None) -> dict[str, Any]:
+    """What a run's numbers depend on besides its config and code: ``torch_version``,
+    ``cpu_capability`` (:func:`cpu_capability`) and ``num_threads`` (torch intra-op threads;
+    ``num_threads`` if given, else the current setting). Recorded in every run's records."""
+    return {"torch_version": torch.__version__, "cpu_capability": cpu_capability(),
+            "num_threads": torch.get_num_threads() if num_threads is None else num_threads}
+
+
 @functools.lru_cache(maxsize=None)
 def code_fingerprint(*parts: str) -> str:
-    """16 hex digits of SHA-256 over the source files a run's numbers depend on, and torch's
-    version: part of every :attr:`RunConfig.run_id`, so that changing the training loop, the
-    data source, the run's model (or the quantizers, for a fake-quantized run), or upgrading
-    torch, makes old results files stale instead of silently reusing them.
+    """16 hex digits of SHA-256 over the source files a run's numbers depend on, torch's
+    version and the CPU instruction set: part of every :attr:`RunConfig.run_id`, so that
+    changing the training loop, the data source, the run's model (or the quantizers, for a
+    fake-quantized run), upgrading torch or moving to a CPU whose kernels differ, makes old
+    results files stale instead of silently reusing them.
 
     ``parts`` name groups of files: ``"transformer"``, ``"mamba"``, ``"quant"`` (the loop and
     the source, ``"base"``, are always included). Any edit to those files counts, comments
@@ -116,6 +144,7 @@ def code_fingerprint(*parts: str) -> str:
                 digest.update(str(path.relative_to(_PACKAGE)).encode())
                 digest.update(path.read_bytes())
     digest.update(torch.__version__.encode())
+    digest.update(cpu_capability().encode())
     return digest.hexdigest()[:16]
 
 
@@ -138,13 +167,16 @@ RECORD_COLUMNS = (
     "flops_per_token",  # transformer_flops_per_token(model, seq_len, training=True)
     "n_steps",         # the run's length in updates
     "n_warmup_steps",  # warm-up updates
+    "torch_version",   # what the run ran with (execution_context): torch's version,
+    "cpu_capability",  # the instruction set of PyTorch's CPU kernels,
+    "num_threads",     # and torch's intra-op threads
 )
 _MEASURE_DTYPES = {
     "run_id": "str", "step": "int64", "tokens": "int64", "flops": "float64",
     "train_loss": "float64", "eval_loss": "float64", "eval_source_nll": "float64",
     "irreducible_loss": "float64", "lr": "float64", "wall_time": "float64", "params": "int64",
     "non_embedding_params": "int64", "flops_per_token": "float64", "n_steps": "int64",
-    "n_warmup_steps": "int64",
+    "n_warmup_steps": "int64", "torch_version": "str", "cpu_capability": "str", "num_threads": "int64",
 }
 # Config fields whose name a checkpoint also uses for a measurement are renamed in the records.
 _RENAMED = {"tokens": "budget_tokens", "steps": "budget_steps", "lr": "peak_lr"}
@@ -501,12 +533,15 @@ def _read_records(path: Path, config: RunConfig) -> pd.DataFrame:
     return pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=nullable)
 
 
-def load_records(config: RunConfig, out_dir: str | os.PathLike) -> pd.DataFrame | None:
+def load_records(config: RunConfig, out_dir: str | os.PathLike, *,
+                 num_threads: int | None = None) -> pd.DataFrame | None:
     """The records of a finished run from ``out_dir``, or None if it has not finished there.
 
     A file counts as finished when it reads back whole: the expected columns, the run's
-    ``run_id`` in every row and one row per checkpoint ending at ``n_steps``. Anything else (no
-    file, a truncated or foreign one) returns None, and :func:`train_run` overwrites it.
+    ``run_id`` in every row and one row per checkpoint ending at ``n_steps``; and as this
+    process's run when it was trained with this process's torch version and CPU instruction set
+    (and with ``num_threads`` threads, when that is given). Anything else (no file, a truncated
+    or foreign one, one trained elsewhere) returns None, and :func:`train_run` overwrites it.
     Temporary files of an interrupted write (``.<run_id>.*.tmp``) are never read.
     """
     path = records_path(config, out_dir)
@@ -520,6 +555,10 @@ def load_records(config: RunConfig, out_dir: str | os.PathLike) -> pd.DataFrame 
     if (list(records.columns) != expected or len(records) != len(config.checkpoints)
             or not (records["run_id"] == config.run_id).all()
             or records["step"].tolist() != config.checkpoints):
+        return None
+    here = execution_context(num_threads)
+    checked = ("torch_version", "cpu_capability") + (("num_threads",) if num_threads else ())
+    if any((records[k] != here[k]).any() for k in checked):
         return None
     return records
 
@@ -607,7 +646,7 @@ def train_run(config: RunConfig, *, out_dir: str | os.PathLike | None = None,
     if num_threads is not None:
         num_threads = positive_int("num_threads", num_threads)
     if out_dir is not None:
-        done = load_records(config, out_dir)
+        done = load_records(config, out_dir, num_threads=num_threads)
         if done is not None:
             return done
 
@@ -630,6 +669,7 @@ def _train(config: RunConfig, progress: bool) -> pd.DataFrame:
         **model_counts(config.model, config.seq_len),
         "n_steps": config.n_steps,
         "n_warmup_steps": config.n_warmup_steps,
+        **execution_context(),
     }
     columns = _config_columns(config)
     model = build_model(config)
@@ -671,8 +711,7 @@ def _train(config: RunConfig, progress: bool) -> pd.DataFrame:
                 "eval_source_nll": constants["eval_source_nll"],
                 "irreducible_loss": constants["irreducible_loss"], "lr": lr,
                 "wall_time": time.perf_counter() - start,
-                **{k: constants[k] for k in ("params", "non_embedding_params",
-                                             "flops_per_token", "n_steps", "n_warmup_steps")},
+                **{k: constants[k] for k in RECORD_COLUMNS[RECORD_COLUMNS.index("params"):]},
                 **{k: v for k, (v, _) in columns.items()},
             })
             losses = []

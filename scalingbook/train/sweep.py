@@ -26,6 +26,7 @@ import concurrent.futures
 import multiprocessing
 import os
 import traceback
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,7 +155,7 @@ def sweep(configs: Iterable[RunConfig], executor: Any = None, *, out_dir: str | 
     unique = list({cfg.run_id: cfg for cfg in configs}.values())
     finished: dict[str, pd.DataFrame] = {}
     for cfg in unique:
-        done = load_records(cfg, out_dir)
+        done = load_records(cfg, out_dir, num_threads=num_threads)
         if done is not None:
             finished[cfg.run_id] = done
     skipped = list(finished)
@@ -197,4 +198,9 @@ def sweep(configs: Iterable[RunConfig], executor: Any = None, *, out_dir: str | 
 
     ordered = [finished[cfg.run_id] for cfg in unique if cfg.run_id in finished]
     records = pd.concat(ordered, ignore_index=True) if ordered else pd.DataFrame()
+    if ordered and records["cpu_capability"].nunique() > 1:
+        # Workers on machines with other CPU kernels: their numbers agree only within noise.
+        counts = records.groupby("cpu_capability")["run_id"].nunique().to_dict()
+        warnings.warn(f"sweep: runs were trained with different CPU instruction sets {counts}; "
+                      "their records agree only within cross-machine noise", stacklevel=2)
     return SweepResult(records, failures, skipped, trained)
