@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import yaml
@@ -45,6 +47,28 @@ def chapters() -> list[Path]:
     return [p for p in map(resolve, toc_files()) if p.suffix == ".ipynb"]
 
 
+def cpu_capabilities() -> list[str]:
+    """The levels ``ATEN_CPU_CAPABILITY`` can force PyTorch's CPU kernels to on this CPU,
+    lowest first: ``default`` always, ``avx2`` and ``avx512`` where the CPU has them (PyTorch
+    ignores a level the CPU lacks, so asking for one would only repeat another)."""
+    info = Path("/proc/cpuinfo")
+    flags = set(info.read_text().split()) if info.exists() else set()
+    levels = ["default"]
+    if {"avx2", "fma"} <= flags:
+        levels.append("avx2")
+    if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
+        levels.append("avx512")
+    return levels
+
+
+def current_capability() -> str:
+    """The level this process's PyTorch runs at (the native one unless the environment forces
+    another)."""
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability().lower()
+
+
 def slug(path: Path) -> str:
     return path.stem
 
@@ -67,3 +91,89 @@ def code_cells(nb: dict) -> list[dict]:
 def source(cell: dict) -> str:
     src = cell["source"]
     return "".join(src) if isinstance(src, list) else src
+
+
+def execute(path: Path, out: Path, capability: str | None = None) -> None:
+    """Run a chapter with quick=True (under ``ATEN_CPU_CAPABILITY=capability`` if given); a
+    failing cell fails the test with its source and traceback."""
+    import papermill as pm
+    import pytest
+
+    env = dict(os.environ)
+    if capability is not None:
+        os.environ["ATEN_CPU_CAPABILITY"] = capability  # the kernel inherits the environment
+    try:
+        pm.execute_notebook(
+            str(path),
+            str(out),
+            parameters={"quick": True},
+            cwd=str(path.parent),
+            kernel_name="python3",
+            progress_bar=False,
+        )
+    except pm.PapermillExecutionError as err:
+        pytest.fail(
+            f"{path.name}: cell {err.cell_index} (execution count {err.exec_count}) raised "
+            f"{err.ename}: {err.evalue}\n--- cell source ---\n{err.source}\n--- traceback ---\n"
+            + "\n".join(err.traceback),
+            pytrace=False,
+        )
+    finally:
+        os.environ.clear()
+        os.environ.update(env)
+
+
+def check_chapter(path: Path, tmp_path: Path, *, capability: str | None = None,
+                  update: bool = False, record_property=None) -> None:
+    """Execute a chapter in quick mode and hold its headlines to their expected values and to
+    ``tests/baselines/<chapter>.json`` within the tolerances the chapter declares. ``update``
+    rewrites the baseline instead (only ever from the native instruction set)."""
+    from scalingbook.book import read_headlines
+
+    where = f" under ATEN_CPU_CAPABILITY={capability}" if capability else ""
+    out = tmp_path / path.name
+    start = time.perf_counter()
+    execute(path, out, capability)
+    seconds = time.perf_counter() - start
+    if record_property is not None:
+        record_property("quick_seconds", round(seconds, 1))
+    print(f"{path.name}: quick mode ran in {seconds:.1f} s{where}")
+
+    headlines = read_headlines(out)
+    assert headlines, f"{path.name} records no headline numbers (scalingbook.book.record)"
+
+    # Numbers a paper or a closed-form result lets our setting reproduce.
+    off = {
+        name: f"{h.value:.6g} vs expected {h.expected:.6g} ± {h.expected_tol:.3g} ({h.source})"
+        for name, h in headlines.items()
+        if not h.meets_expected()
+    }
+    assert not off, f"{path.name}{where}: headline numbers miss their expected values: {off}"
+
+    # Numbers the chapter says quick mode cannot make stable: reported, with the reason.
+    for name, h in sorted(headlines.items()):
+        if h.quick_unstable:
+            print(f"{path.name}: {name} = {h.value:.6g} is not held to a baseline in quick mode: "
+                  f"{h.quick_unstable}")
+    baseline_file = BASELINES / f"{slug(path)}.json"
+    current = {name: h.value for name, h in sorted(headlines.items()) if not h.quick_unstable}
+    if update:
+        BASELINES.mkdir(exist_ok=True)
+        baseline_file.write_text(json.dumps({"quick": current}, indent=2) + "\n")
+        print(f"updated {baseline_file}")
+        return
+    assert baseline_file.exists(), (
+        f"no baseline {baseline_file.name}; run pytest with --update-baselines to create it"
+    )
+    baseline = json.loads(baseline_file.read_text())["quick"]
+    assert set(baseline) == set(current), (
+        f"{path.name}: headline names changed (baseline has {sorted(baseline)}, chapter has "
+        f"{sorted(current)}); rerun with --update-baselines if that is intended"
+    )
+    drift = {
+        name: f"{headlines[name].value:.6g} vs baseline {baseline[name]:.6g} "
+        f"(rtol {headlines[name].rtol}, atol {headlines[name].atol})"
+        for name in current
+        if not headlines[name].within_baseline(baseline[name])
+    }
+    assert not drift, f"{path.name}{where}: headline numbers moved beyond their tolerances: {drift}"

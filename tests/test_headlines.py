@@ -20,10 +20,13 @@ def test_record_round_trip_through_a_kernel():
     nb = run_cells(
         "from scalingbook.book import record",
         "record('beta', 0.4321, rtol=0.1)\n"
-        "record('ols', 1.01, atol=0.02, expected=1.0, expected_tol=0.05, source='OLS theory')",
+        "record('ols', 1.01, atol=0.02, expected=1.0, expected_tol=0.05, source='OLS theory')\n"
+        "record('gap', 0.002, quick_unstable='one seed: as noisy as it is large')",
     )
     found = read_headlines(nb)
-    assert set(found) == {"beta", "ols"}
+    assert set(found) == {"beta", "ols", "gap"}
+    assert found["gap"].quick_unstable == "one seed: as noisy as it is large"
+    assert found["beta"].quick_unstable == ""
     assert found["beta"] == Headline("beta", 0.4321, rtol=0.1)
     assert found["ols"].expected == 1.0 and found["ols"].source == "OLS theory"
     # The value itself is glued for the prose, as a plain float.
@@ -57,6 +60,10 @@ def test_tolerances():
         (dict(name="x", value=1.0, rtol=0.1, expected=1.0), "expected_tol"),
         (dict(name="x", value=1.0, rtol=0.1, expected=1.0, expected_tol=0.1), "source"),
         (dict(name="x", value=1.0, rtol=0.1, expected_tol=0.1), "without expected"),
+        (dict(name="x", value=1.0, rtol=0.1, quick_unstable="noisy"), "takes no rtol"),
+        (dict(name="x", value=1.0, quick_unstable="noisy", expected=1.0, expected_tol=0.1,
+              source="s"), "takes no rtol"),
+        (dict(name="x", value=1.0, quick_unstable=True), "reason"),
     ],
 )
 def test_record_rejects_bad_declarations(kwargs, match):

@@ -10,6 +10,12 @@ A chapter calls :func:`record` for each number it puts in the text. That does tw
 
 The test suite executes each chapter with papermill, reads the declarations back with
 :func:`read_headlines`, and compares the values with the baselines stored in ``tests/``.
+
+A tolerance is measured, not guessed: ``benchmarks/headline_noise.py`` prints, per headline, its
+spread over CPU instruction sets and over seeds beside the tolerance declared here. A number
+that quick mode cannot make stable (one whose spread is as large as what it means) is declared
+with ``quick_unstable="why"``: the tests then report it with that reason instead of holding it
+to a baseline, and the book (full mode) still glues and declares it.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ class Headline:
     ``rtol``/``atol`` bound the drift from the stored baseline (|v - b| <= atol + rtol*|b|).
     ``expected``/``expected_tol``/``source`` state a value the number must reproduce, within
     an absolute tolerance, and where that value comes from (a paper, a closed-form result).
+    ``quick_unstable``, when not empty, says why the quick run's value is not held to a
+    baseline (its spread over seeds and CPUs is as large as what it measures).
     """
 
     name: str
@@ -43,6 +51,7 @@ class Headline:
     expected: float | None = None
     expected_tol: float | None = None
     source: str = ""
+    quick_unstable: str = ""
 
     def within_baseline(self, baseline: float) -> bool:
         return abs(self.value - baseline) <= self.atol + self.rtol * abs(baseline)
@@ -62,12 +71,15 @@ def record(
     expected: float | None = None,
     expected_tol: float | None = None,
     source: str = "",
+    quick_unstable: str = "",
 ) -> None:
     """Glue ``value`` under ``name`` for the prose and declare its tolerances for the tests.
 
     At least one of ``rtol``/``atol`` must be positive: a number produced by training has
     some run-to-run spread, and a zero tolerance would make the regression test brittle
     rather than strict. ``expected`` needs ``expected_tol`` and a ``source``.
+    ``quick_unstable`` (a reason, or empty) marks a number the quick run cannot make stable;
+    it takes no tolerance and no ``expected`` (nothing is compared in quick mode).
     """
     if not isinstance(name, str) or not name or name.startswith(_DECL_PREFIX):
         raise ValueError(f"name must be a non-empty string not starting with {_DECL_PREFIX!r}")
@@ -79,7 +91,14 @@ def record(
         raise ValueError(f"value for {name!r} must be finite, got {v!r}")
     rtol = nonnegative_scalar("rtol", rtol)
     atol = nonnegative_scalar("atol", atol)
-    if rtol == 0 and atol == 0:
+    if not isinstance(quick_unstable, str):
+        raise ValueError(f"headline {name!r}: quick_unstable must be a reason (a string), "
+                         f"got {quick_unstable!r}")
+    if quick_unstable:
+        if rtol or atol or expected is not None:
+            raise ValueError(f"headline {name!r}: a quick_unstable number takes no rtol, atol "
+                             "or expected (the tests do not compare it)")
+    elif rtol == 0 and atol == 0:
         raise ValueError(f"headline {name!r} needs a positive rtol or atol")
     if expected is not None:
         expected = float(expected)
@@ -90,7 +109,7 @@ def record(
             raise ValueError(f"headline {name!r}: expected needs a source")
     elif expected_tol is not None:
         raise ValueError(f"headline {name!r}: expected_tol given without expected")
-    headline = Headline(name, v, rtol, atol, expected, expected_tol, source)
+    headline = Headline(name, v, rtol, atol, expected, expected_tol, source, quick_unstable)
     _glue(name, v)
     _glue_declaration(headline)
 
