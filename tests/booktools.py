@@ -99,7 +99,7 @@ def execute(path: Path, out: Path, capability: str | None = None) -> None:
     import papermill as pm
     import pytest
 
-    env = dict(os.environ)
+    before = os.environ.get("ATEN_CPU_CAPABILITY")
     if capability is not None:
         os.environ["ATEN_CPU_CAPABILITY"] = capability  # the kernel inherits the environment
     try:
@@ -119,8 +119,10 @@ def execute(path: Path, out: Path, capability: str | None = None) -> None:
             pytrace=False,
         )
     finally:
-        os.environ.clear()
-        os.environ.update(env)
+        if before is None:
+            os.environ.pop("ATEN_CPU_CAPABILITY", None)
+        else:
+            os.environ["ATEN_CPU_CAPABILITY"] = before
 
 
 def check_chapter(path: Path, tmp_path: Path, *, capability: str | None = None,
