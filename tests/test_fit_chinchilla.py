@@ -446,15 +446,25 @@ def test_stalled_starts_are_reported_and_the_best_is_unchanged():
 def test_capping_the_first_trial_step_keeps_starts_near_sensible_parameters():
     """Without the cap, starts near a plateau take L-BFGS steps of 1e6 and more and end in far-off
     local optima; with it (the default, 10) the same grid reaches the same best optimum from
-    more than twice as many starts, with fewer evaluations."""
-    N, D, loss = runs(noise=0.01, seed=22)
+    more than twice as many starts, with fewer evaluations.
+
+    Measured over seeds 0-24 with numpy's AVX-512 and AVX2 kernels: the capped fit reaches the
+    best from 3.3-3.9 times as many starts. Its evaluation count is chaotic per data set (seed
+    22's uncapped count is 1226 with one kernel set and 1479 with the other) and exceeds the
+    uncapped one on 1-2 of the 25 data sets; summed over any five consecutive seeds it is 0.70-0.92
+    of the uncapped sum. So the evaluations are compared summed over five data sets."""
     grid = hoffmann_grid()[::5]
-    capped = fit_chinchilla(N, D, loss, starts=grid)
-    uncapped = fit_chinchilla(N, D, loss, starts=grid, max_step=None)
-    assert capped.loss == pytest.approx(uncapped.loss, rel=1e-9)
-    for name in NAMES:
-        assert capped.params[name] == pytest.approx(uncapped.params[name], rel=1e-5), name
-    assert capped.diagnostics["n_at_best"] > 2 * uncapped.diagnostics["n_at_best"]
-    assert capped.diagnostics["evaluations"] < uncapped.diagnostics["evaluations"]
+    evaluations = {"capped": 0, "uncapped": 0}
+    for seed in range(20, 25):
+        N, D, loss = runs(noise=0.01, seed=seed)
+        capped = fit_chinchilla(N, D, loss, starts=grid)
+        uncapped = fit_chinchilla(N, D, loss, starts=grid, max_step=None)
+        evaluations["capped"] += capped.diagnostics["evaluations"]
+        evaluations["uncapped"] += uncapped.diagnostics["evaluations"]
+        assert capped.loss == pytest.approx(uncapped.loss, rel=1e-9)
+        for name in NAMES:
+            assert capped.params[name] == pytest.approx(uncapped.params[name], rel=1e-5), name
+        assert capped.diagnostics["n_at_best"] > 2 * uncapped.diagnostics["n_at_best"]
+    assert evaluations["capped"] < evaluations["uncapped"]
     with pytest.raises(ValueError, match="max_step"):
         fit_chinchilla(N, D, loss, starts=grid, max_step=0.0)

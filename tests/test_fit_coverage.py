@@ -113,16 +113,27 @@ def test_both_refit_methods_in_one_pass_share_data_and_estimates():
 
 
 def test_scipy_default_answer_depends_on_the_objective_scale():
-    """The same default call converges on a scaled-up objective and stalls on the raw one."""
-    loss = noisy(seed=7)
-    fit = fit_chinchilla(N, D, loss, starts=SMALL_GRID)
+    """The same default call converges on a scaled-up objective and stalls on the raw one.
+
+    Where the raw call stops is chaotic: on one data set (seed 7) it ends 43% above the optimum
+    with numpy's AVX-512 kernels and 0.24% above with its AVX2 ones. So the claim is checked on
+    the median over fifteen data sets. Measured over seeds 0-99 with AVX-512, AVX2 and SSE4.2
+    kernels: the raw call's excess over the optimum has median 0.06-0.07 and falls below 1e-3
+    in 5-10% of data sets; the scaled call's has median 1.5e-8 and exceeds 1e-3 in 5-8%. A
+    median of fifteen crosses 1e-3 only if eight draws do (probability below 1e-4 either way).
+    """
     start = np.array([5.0, 5.0, 0.5, 0.5, 0.5])
     ones = np.ones((1, len(N)))
-    raw = as_theta(scipy_default_refits(N, D, loss, ones, start, reduction="sum")[0])
-    scaled = as_theta(scipy_default_refits(N, D, loss, ones, start, reduction="sum", scale=1e4)[0])
-    f_raw = weighted_objective(raw, loss, ones[0])
-    f_scaled = weighted_objective(scaled, loss, ones[0])
-    assert f_scaled < f_raw
-    assert f_raw > 1.01 * fit.loss
+    excess_raw, excess_scaled = [], []
+    for seed in range(15):
+        loss = noisy(seed)
+        fit = fit_chinchilla(N, D, loss, starts=SMALL_GRID)
+        raw = as_theta(scipy_default_refits(N, D, loss, ones, start, reduction="sum")[0])
+        scaled = as_theta(scipy_default_refits(N, D, loss, ones, start, reduction="sum",
+                                               scale=1e4)[0])
+        excess_raw.append(weighted_objective(raw, loss, ones[0]) / fit.loss - 1)
+        excess_scaled.append(weighted_objective(scaled, loss, ones[0]) / fit.loss - 1)
+    assert np.median(excess_raw) > 1e-3
+    assert np.median(excess_scaled) < 1e-3
     with pytest.raises(ValueError, match="scale"):
-        scipy_default_refits(N, D, loss, ones, start, scale=0.0)
+        scipy_default_refits(N, D, noisy(0), ones, start, scale=0.0)

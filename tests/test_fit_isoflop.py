@@ -27,8 +27,10 @@ def test_noise_free_exponents_are_exact_and_the_vertex_bias_is_the_documented_on
     """The parabola's bias on noise-free data: the numbers stated in the module docstring."""
     result = fit(isoflop_runs(LAW, BUDGETS, span=span, noise=0.0))
     assert isinstance(result, IsoFLOPResult) and result.converged
-    # the isoFLOP curve's shape in ln N does not depend on C: the exponents are unbiased
-    assert abs(result.a - LAW.a) < 1e-13 and abs(result.b - LAW.b) < 1e-13
+    # the isoFLOP curve's shape in ln N does not depend on C: the exponents are unbiased. What is
+    # left is rounding: 7.5e-15 to 1.0e-14 with numpy's AVX-512, AVX2 and SSE kernels; the bound
+    # sits 1000x above it, and a vertex factor drifting by 1e-6 over the budgets would give 1e-7.
+    assert abs(result.a - LAW.a) < 1e-11 and abs(result.b - LAW.b) < 1e-11
     ratio = result.budgets["N_opt"].to_numpy() / LAW.compute_optimal(BUDGETS)[0]
     np.testing.assert_allclose(ratio, vertex_over_nstar, atol=1e-4)
     assert np.ptp(ratio) < 1e-9  # the same factor at every budget
