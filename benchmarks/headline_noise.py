@@ -3,11 +3,13 @@
     .venv/bin/python benchmarks/headline_noise.py                      # every chapter
     .venv/bin/python benchmarks/headline_noise.py --chapters fp4-training --seeds 0,1,2,3
     .venv/bin/python benchmarks/headline_noise.py --json noise.json    # also keep every value
+    .venv/bin/python benchmarks/headline_noise.py --full --chapters fp4-training --capabilities default,avx512
 
 Every chapter runs in quick mode (the mode the tests hold to baselines) in a fresh process, once
-for each CPU instruction set that PyTorch can be made to use here (``ATEN_CPU_CAPABILITY``:
-``default``, ``avx2``, and ``avx512`` where the CPU has it) at seed 0, and once for each further
-seed at the machine's native instruction set; each run trains into an empty results folder of its
+for each CPU level this machine can emulate (``default``, ``avx2``, and ``avx512`` where the CPU
+has it: PyTorch's kernels forced with ``ATEN_CPU_CAPABILITY`` and numpy's SIMD targets above the
+level switched off with ``NPY_DISABLE_CPU_FEATURES``; ``tests/booktools.py:emulation_env``) at
+seed 0, and once for each further seed at the machine's native level; each run trains into an empty results folder of its
 own, so no cached run is shared between runs. Per headline the table prints:
 
 - ``baseline``: the value in ``tests/baselines/<chapter>.json``;
@@ -23,6 +25,10 @@ own, so no cached run is shared between runs. Per headline the table prints:
 - ``declared``: the chapter's tolerance at the baseline, ``atol + rtol * |baseline|``;
 - ``ok``: ``declared >= needed``; a headline the chapter declares ``quick_unstable`` is printed
   with its spread but not compared (the tests do not hold it to a baseline either).
+
+``--full`` runs full mode instead (seed 0, each level), and prints each headline under each
+level and every glued value, the prose's verdicts included, that differs between levels: which
+of the book's claims another machine would state otherwise.
 
 A chapter declares a ``seed`` in its parameters cell to take part in the seed spread; one that
 does not is run at seed 0 only (its seed sd is printed as "-"). Headlines that a chapter records
@@ -45,22 +51,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from booktools import BASELINES, chapters, load_notebook, parameters_cell, slug, source  # noqa: E402
+from booktools import (  # noqa: E402
+    BASELINES,
+    chapters,
+    cpu_capabilities,
+    emulation_env,
+    load_notebook,
+    parameters_cell,
+    slug,
+    source,
+)
 
 ISA_FACTOR = 2.0  # margin on the range over instruction sets (only 2 or 3 of them are seen)
 SEED_SDS = 3.0  # standard deviations of the seed spread a tolerance must cover
 CHAOS = 0.1  # an isa range this large against the seed sd means training amplified it
-
-
-def capabilities() -> list[str]:
-    """The instruction-set levels PyTorch can be forced to on this CPU, lowest first."""
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    levels = ["default"]
-    if " avx2" in flags:
-        levels.append("avx2")
-    if " avx512f" in flags and " avx512bw" in flags and " avx512vl" in flags and " avx512dq" in flags:
-        levels.append("avx512")
-    return levels
 
 
 def native_capability() -> str:
@@ -76,12 +80,26 @@ def declares_seed(path: Path) -> bool:
                                     for line in source(cell).splitlines() if "=" in line)
 
 
-def run_one(path: Path, capability: str, seed: int | None, workdir: Path) -> dict[str, dict]:
-    """Execute one chapter in quick mode in a fresh process; return its headline declarations."""
-    tag = f"{slug(path)}-{capability}-{'x' if seed is None else seed}"
+def glued_texts(notebook: Path) -> dict[str, str]:
+    """Every value an executed chapter glued, as the text the prose would paste."""
+    found = {}
+    for cell in json.loads(notebook.read_text())["cells"]:
+        for output in cell.get("outputs", []):
+            name = output.get("metadata", {}).get("scrapbook", {}).get("name", "")
+            text = output.get("data", {}).get("application/papermill.record/text/plain")
+            if name and not name.startswith("_headline:") and text is not None:
+                found[name] = text if isinstance(text, str) else "".join(text)
+    return found
+
+
+def run_one(path: Path, capability: str, seed: int | None, workdir: Path,
+            quick: bool = True) -> dict[str, dict]:
+    """Execute one chapter in a fresh process; return its headline declarations (and, under the
+    key ``None``, every glued value as text)."""
+    tag = f"{slug(path)}-{capability}-{'x' if seed is None else seed}-{'quick' if quick else 'full'}"
     out = workdir / f"{tag}.ipynb"
     results = workdir / f"runs-{tag}"
-    params = {"quick": True} if seed is None else {"quick": True, "seed": seed}
+    params = {"quick": quick} if seed is None else {"quick": quick, "seed": seed}
     code = (
         "import json, sys, papermill as pm\n"
         "from scalingbook.book import read_headlines\n"
@@ -90,12 +108,46 @@ def run_one(path: Path, capability: str, seed: int | None, workdir: Path) -> dic
         f"cwd={str(path.parent)!r}, kernel_name='python3', progress_bar=False)\n"
         f"print(json.dumps({{k: asdict(h) for k, h in read_headlines({str(out)!r}).items()}}))\n"
     )
-    env = {**os.environ, "ATEN_CPU_CAPABILITY": capability, "SCALINGBOOK_RESULTS": str(results),
+    env = {**os.environ, **emulation_env(capability), "SCALINGBOOK_RESULTS": str(results),
            "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{tag} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), None: glued_texts(out)}
+
+
+def compare_full_mode(paths: list[Path], caps: list[str], jobs: int, json_path: str | None) -> int:
+    """Full mode at seed 0 under each level: every headline's values and range, and every glued
+    text that is not the same under all levels (a verdict of the prose that the CPU decides)."""
+    values = {}
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(jobs) as pool:
+        futures = {(path, cap): pool.submit(run_one, path, cap, 0 if declares_seed(path) else None,
+                                            Path(tmp), False) for path in paths for cap in caps}
+        for (path, cap), fut in futures.items():
+            values[(slug(path), cap)] = fut.result()
+            print(f"  ran {slug(path)} in full mode at {cap}", flush=True)
+    report = {}
+    for path in paths:
+        name = slug(path)
+        runs = {cap: values[(name, cap)] for cap in caps}
+        print(f"\n{name}, full mode, seed 0")
+        for h in sorted(set.intersection(*(set(v) - {None} for v in runs.values()))):
+            vals = [runs[cap][h]["value"] for cap in caps]
+            print(f"  {h:<26} " + " ".join(f"{cap}={v:<12.6g}" for cap, v in zip(caps, vals))
+                  + f" range {max(vals) - min(vals):.3g}")
+        texts = {cap: runs[cap][None] for cap in caps}
+        names = sorted(set.intersection(*(set(t) for t in texts.values())))
+        differ = [n for n in names if len({texts[cap][n] for cap in caps}) > 1]
+        print(f"  glued values: {len(names) - len(differ)} of {len(names)} the same under "
+              f"{', '.join(caps)}; differing:")
+        for n in differ:
+            print(f"    {n}: " + " | ".join(f"{cap}: {texts[cap][n][:70]}" for cap in caps))
+        report[name] = {"headlines": {cap: {h: d["value"] for h, d in runs[cap].items() if h}
+                                      for cap in caps}, "differing_glue": {
+                            n: {cap: texts[cap][n] for cap in caps} for n in differ}}
+    if json_path:
+        Path(json_path).write_text(json.dumps(report, indent=1))
+    return 0
 
 
 def main(argv=None) -> int:
@@ -106,6 +158,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", default="0,1,2,3", help="seeds for the seed spread (default 0,1,2,3)")
     parser.add_argument("--jobs", type=int, default=2, help="chapters run at once (default 2)")
     parser.add_argument("--json", help="write every value to this file")
+    parser.add_argument("--full", action="store_true",
+                        help="run full mode at seed 0 under each level instead, and print how "
+                        "each headline and each glued text (the prose's verdicts) differ")
     args = parser.parse_args(argv)
 
     paths = chapters()
@@ -115,12 +170,15 @@ def main(argv=None) -> int:
         if unknown:
             parser.error(f"--chapters: no chapter named {sorted(unknown)}")
         paths = [p for p in paths if slug(p) in wanted]
-    caps = args.capabilities.split(",") if args.capabilities else capabilities()
+    caps = args.capabilities.split(",") if args.capabilities else cpu_capabilities()
     native = native_capability()
     seeds = [int(s) for s in args.seeds.split(",")]
     if 0 not in seeds:
         parser.error("--seeds must include 0, the seed the baselines are written at")
     print(f"instruction sets {caps} (native {native}); seeds {seeds} at {native}", flush=True)
+
+    if args.full:
+        return compare_full_mode(paths, caps, args.jobs, args.json)
 
     jobs = []
     for path in paths:
@@ -149,7 +207,7 @@ def main(argv=None) -> int:
         baseline = json.loads(base_file.read_text())["quick"] if base_file.exists() else {}
         seed0 = 0 if declares_seed(path) else None
         at_isa = {cap: values[(name, cap, seed0)] for cap in caps}
-        headlines = sorted(set.intersection(*(set(v) for v in at_isa.values())))
+        headlines = sorted(set.intersection(*(set(v) - {None} for v in at_isa.values())))
         for h in headlines:
             decl = at_isa[native if native in caps else caps[-1]][h]
             isa_vals = [at_isa[cap][h]["value"] for cap in caps]

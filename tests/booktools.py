@@ -61,6 +61,28 @@ def cpu_capabilities() -> list[str]:
     return levels
 
 
+def emulation_env(level: str) -> dict[str, str]:
+    """Environment variables under which a child process computes as a CPU of ``level`` would.
+
+    Two libraries pick SIMD kernels by CPU at run time, and both change the last bits: PyTorch
+    (``ATEN_CPU_CAPABILITY``) and numpy (its dispatched targets, switched off with
+    ``NPY_DISABLE_CPU_FEATURES``: at ``avx2`` the AVX-512 ones, at ``default`` all of them, down
+    to numpy's baseline). Measured here: numpy's exp, log1p and power give other bits without
+    X86_V4, and tanh without X86_V3.
+    """
+    if level not in ("default", "avx2", "avx512"):
+        raise ValueError(f"level must be default, avx2 or avx512, got {level!r}")
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__ as dispatched
+    except ImportError:  # numpy < 2
+        from numpy.core._multiarray_umath import __cpu_dispatch__ as dispatched
+    above_avx2 = [f for f in dispatched if "AVX512" in f or f == "X86_V4"]
+    off = {"default": list(dispatched), "avx2": above_avx2, "avx512": []}[level]
+    # Always set, empty at the top level: a level is what the child computes, whatever the
+    # parent's environment forces.
+    return {"ATEN_CPU_CAPABILITY": level, "NPY_DISABLE_CPU_FEATURES": " ".join(off)}
+
+
 def current_capability() -> str:
     """The level this process's PyTorch runs at (the native one unless the environment forces
     another)."""
@@ -94,14 +116,14 @@ def source(cell: dict) -> str:
 
 
 def execute(path: Path, out: Path, capability: str | None = None) -> None:
-    """Run a chapter with quick=True (under ``ATEN_CPU_CAPABILITY=capability`` if given); a
-    failing cell fails the test with its source and traceback."""
+    """Run a chapter with quick=True (computing as a CPU of level ``capability`` would, if given:
+    :func:`emulation_env`); a failing cell fails the test with its source and traceback."""
     import papermill as pm
     import pytest
 
-    before = os.environ.get("ATEN_CPU_CAPABILITY")
-    if capability is not None:
-        os.environ["ATEN_CPU_CAPABILITY"] = capability  # the kernel inherits the environment
+    forced = emulation_env(capability) if capability is not None else {}
+    before = {k: os.environ.get(k) for k in forced}
+    os.environ.update(forced)  # the kernel inherits the environment
     try:
         pm.execute_notebook(
             str(path),
@@ -119,10 +141,11 @@ def execute(path: Path, out: Path, capability: str | None = None) -> None:
             pytrace=False,
         )
     finally:
-        if before is None:
-            os.environ.pop("ATEN_CPU_CAPABILITY", None)
-        else:
-            os.environ["ATEN_CPU_CAPABILITY"] = before
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def check_chapter(path: Path, tmp_path: Path, *, capability: str | None = None,
@@ -132,7 +155,7 @@ def check_chapter(path: Path, tmp_path: Path, *, capability: str | None = None,
     rewrites the baseline instead (only ever from the native instruction set)."""
     from scalingbook.book import read_headlines
 
-    where = f" under ATEN_CPU_CAPABILITY={capability}" if capability else ""
+    where = f" computing as a {capability} CPU" if capability else ""
     out = tmp_path / path.name
     start = time.perf_counter()
     execute(path, out, capability)

@@ -10,7 +10,7 @@ the others, as other machines would compute them.
 from __future__ import annotations
 
 import pytest
-from booktools import chapters, check_chapter, execute, slug
+from booktools import chapters, check_chapter, cpu_capabilities, execute, slug
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,8 @@ def test_a_failing_cell_reports_its_source_and_traceback(tmp_path):
 
 
 def test_a_run_under_another_instruction_set_gets_it_and_leaves_ours(tmp_path):
-    """The other-CPU runs really compute with the forced kernels, and restore the environment."""
+    """The other-CPU runs really compute with the lower level's kernels (PyTorch's and numpy's),
+    and restore the environment."""
     import os
 
     import nbformat
@@ -50,10 +51,18 @@ def test_a_run_under_another_instruction_set_gets_it_and_leaves_ours(tmp_path):
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, nbformat.v4.new_code_cell(
         "import pathlib, torch\n"
-        "pathlib.Path('capability.txt').write_text(torch.backends.cpu.get_cpu_capability())")]
+        "from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__\n"
+        "on = [f for f in __cpu_dispatch__ if __cpu_features__[f]]\n"
+        "pathlib.Path('capability.txt').write_text(\n"
+        "    ' '.join([torch.backends.cpu.get_cpu_capability()] + on))")]
     path = tmp_path / "probe.ipynb"
     nbformat.write(nb, path)
-    before = os.environ.get("ATEN_CPU_CAPABILITY")
+    before = {k: os.environ.get(k) for k in ("ATEN_CPU_CAPABILITY", "NPY_DISABLE_CPU_FEATURES")}
     execute(path, tmp_path / "out.ipynb", capability="default")
+    # PyTorch's default kernels, and none of numpy's dispatched SIMD targets
     assert (tmp_path / "capability.txt").read_text() == "DEFAULT"
-    assert os.environ.get("ATEN_CPU_CAPABILITY") == before
+    assert {k: os.environ.get(k) for k in before} == before
+    if "avx2" in cpu_capabilities():
+        execute(path, tmp_path / "out.ipynb", capability="avx2")
+        torch_level, *numpy_on = (tmp_path / "capability.txt").read_text().split()
+        assert torch_level == "AVX2" and not [f for f in numpy_on if "AVX512" in f or f == "X86_V4"]

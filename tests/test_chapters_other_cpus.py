@@ -1,11 +1,12 @@
 """Every chapter again in quick mode, under each other CPU instruction set this machine has.
 
-PyTorch picks its CPU kernels by instruction set, and through training a difference in the last
-bits grows like a change of seed, so a chapter's numbers on another machine differ from the
-baseline's. ``ATEN_CPU_CAPABILITY`` forces the kernels of a lower level (``default``, ``avx2``,
-``avx512``) on this one, so these runs show here what another machine would compute, and fail
-when a headline leaves the tolerance its chapter declares (measured with
-``benchmarks/headline_noise.py``). A separate file from ``test_chapters.py`` so that xdist's
+PyTorch and numpy pick their CPU kernels by instruction set, and through training a difference
+in the last bits grows like a change of seed, so a chapter's numbers on another machine differ
+from the baseline's. ``ATEN_CPU_CAPABILITY`` forces PyTorch's kernels of a lower level
+(``default``, ``avx2``, ``avx512``) and ``NPY_DISABLE_CPU_FEATURES`` switches off numpy's SIMD
+targets above it (``booktools.emulation_env``), so these runs show here what another machine
+would compute, and fail when a headline leaves the tolerance its chapter declares (measured
+with ``benchmarks/headline_noise.py``). A separate file from ``test_chapters.py`` so that xdist's
 ``--dist loadfile`` runs the two on different workers. Each run trains its own models: run ids
 include the instruction set, so no cached run is shared with the native one.
 """

@@ -10,16 +10,14 @@ One run, top to bottom (:func:`train_run`):
 A run is a pure function of its :class:`RunConfig` and of where it runs: the same config gives
 the same records, bit for bit, except ``wall_time``, on one machine with the same torch build,
 thread count and CPU instruction set (PyTorch picks its CPU kernels by instruction set, see
-``ATEN_CPU_CAPABILITY``; a different thread count may change the order of float sums). On a
-machine that differs in any of these the records agree only within the tolerances the chapters
-measure (``benchmarks/headline_noise.py``): through training, a difference in the last bits grows
-like a change of seed. Each record says what it ran with (``torch_version``, ``cpu_capability``,
-``num_threads``; :func:`execution_context`), and a cached run is reused only where those match
-(see below). Every random
-draw is local: the model's initialization comes from ``Transformer(model, seed=seed)``, the
-training windows from the source's stream ``seed + 1``, anything else (dropout) from torch's
-global generator seeded with ``seed`` inside ``torch.random.fork_rng``, so the caller's random
-state is untouched.
+``ATEN_CPU_CAPABILITY``; a different thread count may change the order of float sums).
+Elsewhere the records agree only within the tolerances the chapters measure
+(``benchmarks/headline_noise.py``): through training, a difference in the last bits grows like a
+change of seed. Each record says what it ran with (``torch_version``, ``cpu_capability``,
+``num_threads``: :func:`execution_context`). Every random draw is local: the model's
+initialization comes from ``Transformer(model, seed=seed)``, the training windows from the
+source's stream ``seed + 1``, anything else (dropout) from torch's global generator seeded with
+``seed`` inside ``torch.random.fork_rng``, so the caller's random state is untouched.
 
 Held-out text. Every run evaluates on the same windows of its source: stream
 :data:`EVAL_STREAM_SEED` (0), which no training stream uses (those are ``seed + 1`` >= 1), drawn
@@ -32,11 +30,12 @@ Records are keyed by config: :attr:`RunConfig.run_id` is a hash of every field, 
 run depends on, of the torch version and of the CPU instruction set, so a results directory holds
 one file per distinct run and a sweep resumes by skipping the files that exist
 (:mod:`scalingbook.train.sweep`). A machine with another instruction set computes other ids and
-trains its own runs rather than mixing cached runs from two instruction sets into one fit; a file
-whose recorded context differs from the process reading it (trained by a worker elsewhere, or
-with another thread count) is not reused either. A file appears only when its run has finished (written to a
-temporary file in the same directory, flushed to disk, then renamed with ``os.replace``), so a
-crash leaves either the complete file or none.
+trains its own runs rather than mixing cached runs from two instruction sets into one fit; a
+file whose recorded torch or instruction set (or thread count, when the caller names one)
+differs from the reader's, as one trained by a worker elsewhere may, is not reused either. A
+file appears only when its run has finished (written to a temporary file in the same directory,
+flushed to disk, then renamed with ``os.replace``), so a crash leaves either the complete file
+or none.
 """
 
 from __future__ import annotations
