@@ -66,3 +66,28 @@ def test_a_run_under_another_instruction_set_gets_it_and_leaves_ours(tmp_path):
         execute(path, tmp_path / "out.ipynb", capability="avx2")
         torch_level, *numpy_on = (tmp_path / "capability.txt").read_text().split()
         assert torch_level == "AVX2" and not [f for f in numpy_on if "AVX512" in f or f == "X86_V4"]
+
+
+def test_an_unstable_headline_is_reported_with_its_reason_and_not_compared(tmp_path, monkeypatch):
+    import json
+
+    import booktools
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell("quick = False")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(
+        "from scalingbook.book import record\n"
+        "record('loss', 3.0, atol=1e-3)\n"
+        "record('gap', 0.002, quick_unstable='as noisy as it is large')")]
+    path = tmp_path / "probe.ipynb"
+    nbformat.write(nb, path)
+    monkeypatch.setattr(booktools, "BASELINES", tmp_path)
+    (tmp_path / "probe.json").write_text(json.dumps({"quick": {"loss": 3.0}}))
+    with pytest.warns(booktools.QuickUnstable, match="gap = 0.002 .*as noisy as it is large"):
+        check_chapter(path, tmp_path)  # 'gap' is not in the baseline, and need not be
+    (tmp_path / "probe.json").write_text(json.dumps({"quick": {"loss": 3.1}}))
+    with pytest.raises(AssertionError, match="moved beyond"), pytest.warns(booktools.QuickUnstable):
+        check_chapter(path, tmp_path)  # the stable one is still compared
