@@ -21,16 +21,21 @@ def test_chapter_runs_and_matches_baseline(path, tmp_path, request, record_prope
                   record_property=record_property)
 
 
-def test_a_failing_cell_reports_its_source_and_traceback(tmp_path):
+def probe_chapter(path, code: str):
+    """Write a one-cell chapter (after a ``quick`` parameters cell) to ``path``; return it."""
     import nbformat
 
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     params = nbformat.v4.new_code_cell("quick = False")
     params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell("assert not quick, 'quick mode broke'")]
-    path = tmp_path / "broken.ipynb"
+    nb.cells = [params, nbformat.v4.new_code_cell(code)]
     nbformat.write(nb, path)
+    return path
+
+
+def test_a_failing_cell_reports_its_source_and_traceback(tmp_path):
+    path = probe_chapter(tmp_path / "broken.ipynb", "assert not quick, 'quick mode broke'")
     with pytest.raises(pytest.fail.Exception) as failed:
         execute(path, tmp_path / "out.ipynb")
     message = str(failed.value)
@@ -43,20 +48,12 @@ def test_a_run_under_another_instruction_set_gets_it_and_leaves_ours(tmp_path):
     and restore the environment."""
     import os
 
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    params = nbformat.v4.new_code_cell("quick = False")
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell(
+    path = probe_chapter(tmp_path / "probe.ipynb", (
         "import pathlib, torch\n"
         "from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__\n"
         "on = [f for f in __cpu_dispatch__ if __cpu_features__[f]]\n"
         "pathlib.Path('capability.txt').write_text(\n"
-        "    ' '.join([torch.backends.cpu.get_cpu_capability()] + on))")]
-    path = tmp_path / "probe.ipynb"
-    nbformat.write(nb, path)
+        "    ' '.join([torch.backends.cpu.get_cpu_capability()] + on))"))
     before = {k: os.environ.get(k) for k in ("ATEN_CPU_CAPABILITY", "NPY_DISABLE_CPU_FEATURES")}
     execute(path, tmp_path / "out.ipynb", capability="default")
     # PyTorch's default kernels, and none of numpy's dispatched SIMD targets
@@ -72,18 +69,11 @@ def test_an_unstable_headline_is_reported_with_its_reason_and_not_compared(tmp_p
     import json
 
     import booktools
-    import nbformat
 
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    params = nbformat.v4.new_code_cell("quick = False")
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell(
+    path = probe_chapter(tmp_path / "probe.ipynb", (
         "from scalingbook.book import record\n"
         "record('loss', 3.0, atol=1e-3)\n"
-        "record('gap', 0.002, quick_unstable='as noisy as it is large')")]
-    path = tmp_path / "probe.ipynb"
-    nbformat.write(nb, path)
+        "record('gap', 0.002, quick_unstable='as noisy as it is large')"))
     monkeypatch.setattr(booktools, "BASELINES", tmp_path)
     (tmp_path / "probe.json").write_text(json.dumps({"quick": {"loss": 3.0}}))
     with pytest.warns(booktools.QuickUnstable, match="gap = 0.002 .*as noisy as it is large"):
