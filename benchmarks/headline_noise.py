@@ -67,6 +67,13 @@ SEED_SDS = 3.0  # standard deviations of the seed spread a tolerance must cover
 CHAOS = 0.1  # an isa range this large against the seed sd means training amplified it
 
 
+def needed_tolerance(isa_range: float, seed_sd: float | None) -> tuple[float, bool]:
+    """What a headline's tolerance must cover, and whether training amplified the last-bit
+    differences (the range over levels reached ``CHAOS`` times the seed spread): see above."""
+    chaotic = bool(seed_sd) and isa_range >= CHAOS * seed_sd
+    return max(ISA_FACTOR * isa_range, SEED_SDS * seed_sd if chaotic else 0.0), chaotic
+
+
 def native_capability() -> str:
     out = subprocess.run([sys.executable, "-c", "import torch; print(torch.backends.cpu.get_cpu_capability())"],
                          capture_output=True, text=True, check=True,
@@ -175,10 +182,10 @@ def main(argv=None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     if 0 not in seeds:
         parser.error("--seeds must include 0, the seed the baselines are written at")
-    print(f"instruction sets {caps} (native {native}); seeds {seeds} at {native}", flush=True)
-
     if args.full:
+        print(f"full mode at seed 0 under {caps} (native {native})", flush=True)
         return compare_full_mode(paths, caps, args.jobs, args.json)
+    print(f"instruction sets {caps} (native {native}); seeds {seeds} at {native}", flush=True)
 
     jobs = []
     for path in paths:
@@ -215,8 +222,7 @@ def main(argv=None) -> int:
                          if (name, native, s) in values and h in values[(name, native, s)]]
             isa_range = max(isa_vals) - min(isa_vals)
             seed_sd = statistics.stdev(seed_vals) if len(seed_vals) > 1 else None
-            chaotic = bool(seed_sd) and isa_range >= CHAOS * seed_sd
-            needed = max(ISA_FACTOR * isa_range, SEED_SDS * seed_sd if chaotic else 0.0)
+            needed, chaotic = needed_tolerance(isa_range, seed_sd)
             b = baseline.get(h)
             declared = decl["atol"] + decl["rtol"] * abs(b if b is not None else decl["value"])
             unstable = bool(decl.get("quick_unstable"))
