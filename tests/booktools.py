@@ -68,8 +68,8 @@ def emulation_env(level: str) -> dict[str, str]:
     Two libraries pick SIMD kernels by CPU at run time, and both change the last bits: PyTorch
     (``ATEN_CPU_CAPABILITY``) and numpy (its dispatched targets, switched off with
     ``NPY_DISABLE_CPU_FEATURES``: at ``avx2`` the AVX-512 ones, at ``default`` all of them, down
-    to numpy's baseline; at any other level, such as ``avx512``, none). Measured here: numpy's exp, log1p and power give other bits without
-    X86_V4, and tanh without X86_V3.
+    to numpy's baseline; at any other level, such as ``avx512``, none). Measured here: numpy's
+    exp, log1p and power give other bits without X86_V4, and tanh without X86_V3.
     """
     if not isinstance(level, str) or not level:
         raise ValueError(f"level must name an ATEN_CPU_CAPABILITY level, got {level!r}")
@@ -86,10 +86,10 @@ def emulation_env(level: str) -> dict[str, str]:
 
 def current_capability() -> str:
     """The level this process's PyTorch runs at (the native one unless the environment forces
-    another)."""
-    import torch
+    another): the package's :func:`scalingbook.train.cpu_capability`."""
+    from scalingbook.train import cpu_capability
 
-    return torch.backends.cpu.get_cpu_capability().lower()
+    return cpu_capability()
 
 
 def slug(path: Path) -> str:
